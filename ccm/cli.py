@@ -1,0 +1,78 @@
+"""The `ccm` command line: one entry point, one sub-command per job."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Sequence
+from types import FrameType
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from ccm.sandbox.server import Sandbox
+
+    low, _, high = args.service_node_port_range.partition("-")
+    try:
+        port_range = (int(low), int(high))
+    except ValueError:
+        print(
+            f"ccm sandbox: --service-node-port-range: {args.service_node_port_range!r} is not "
+            "LOW-HIGH, e.g. 30000-32767",
+            file=sys.stderr,
+        )
+        return 2
+    sandbox = Sandbox(host=args.host, port=args.port, node_port_range=port_range)
+    path = sandbox.write_kubeconfig(args.kubeconfig_out)
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    print(f"ccm sandbox: Kubernetes API on {sandbox.url}", flush=True)
+    print(f"ccm sandbox: kubeconfig written to {path}", flush=True)
+    print(f"ccm sandbox: try   KUBECONFIG={path} kubectl get svc -A", flush=True)
+    try:
+        sandbox.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sandbox.stop()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ccm",
+        description="A real cloud load balancer for every Kubernetes Service of type LoadBalancer.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sb = sub.add_parser(
+        "sandbox", help="run an in-memory Kubernetes API server (for kubectl and tests)"
+    )
+    sb.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    sb.add_argument(
+        "--port", type=int, default=6443, help="port to listen on; 0 = any free (default 6443)"
+    )
+    sb.add_argument(
+        "--kubeconfig-out",
+        default="ccm-sandbox.kubeconfig",
+        help="where to write a kubeconfig for the sandbox (default ./ccm-sandbox.kubeconfig)",
+    )
+    sb.add_argument(
+        "--service-node-port-range",
+        default="30000-32767",
+        help="node ports to allocate from, LOW-HIGH (default 30000-32767)",
+    )
+    sb.set_defaults(func=_sandbox)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())
