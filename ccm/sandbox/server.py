@@ -193,7 +193,8 @@ class Handler(BaseHTTPRequestHandler):
             self._item(route, params)
 
     def _discovery(self, path: str) -> Any | None:
-        host = f"{self.server.server_address[0]}:{self.server.server_address[1]}"
+        addr_host, addr_port = self.server.server_address[:2]
+        host = f"{addr_host!s}:{addr_port}"
         if path == "/version":
             return discovery.SERVER_VERSION
         if path in ("/healthz", "/readyz", "/livez"):
@@ -364,19 +365,29 @@ class Handler(BaseHTTPRequestHandler):
 
     def _watch(self, route: Route, params: dict[str, str]) -> None:
         store = self.server.store
-        watcher = store.watch(
-            route.rt, route.namespace, self._matcher(route, params), params.get("resourceVersion")
-        )
+        try:
+            watcher = store.watch(
+                route.rt,
+                route.namespace,
+                self._matcher(route, params),
+                params.get("resourceVersion"),
+            )
+        except APIError as err:
+            if err.code != 410:
+                raise
+            # The real server accepts the watch and reports expiry in-band, so clients must
+            # handle it as an event, not only as an HTTP status.
+            self._start_stream()
+            self._chunk(json.dumps({"type": "ERROR", "object": err.status()}))
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+            return
         as_table = _wants_table(self.headers.get("Accept", ""))
         include = params.get("includeObject", "Metadata")
         bookmarks = _flag(params, "allowWatchBookmarks")
         timeout = float(params.get("timeoutSeconds") or 1800)
         deadline = time.monotonic() + timeout
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        self.close_connection = True
+        self._start_stream()
         first = True
         next_bookmark = time.monotonic() + self.server.bookmark_interval
         try:
@@ -413,6 +424,13 @@ class Handler(BaseHTTPRequestHandler):
             pass
         finally:
             store.unwatch(watcher)
+
+    def _start_stream(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.close_connection = True
 
     def _chunk(self, text: str) -> None:
         data = text.encode() + b"\n"

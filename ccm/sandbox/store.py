@@ -260,6 +260,7 @@ class Store:
                 new = self._prepare_main_update(rt, new, old)
             new["apiVersion"] = rt.api_version
             new["kind"] = rt.kind
+            new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
             if new == old:
                 return old  # a no-op write commits nothing, as in the real server
             return self._commit(rt, "MODIFIED", new, old)
@@ -305,7 +306,7 @@ class Store:
         if rt.kind == "Service" and rt.group == "":
             services.prepare_update(new, old, self.allocator)
         if rt.kind in GENERATION_KINDS and _without_status(new) != _without_status(old):
-            meta["generation"] = int(old_meta.get("generation", 1)) + 1
+            new["metadata"]["generation"] = int(old_meta.get("generation", 1)) + 1
         return new
 
     def delete(
@@ -521,7 +522,8 @@ class Store:
                         "FieldValueInvalid",
                         f"Invalid value: {name!r}: a lowercase RFC 1123 "
                         f"{'label' if limit == 63 else 'subdomain'} must consist of lower case "
-                        "alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
+                        "alphanumeric characters, '-' or '.', and must start and end with an "
+                        "alphanumeric character",
                     )
                 ],
             )

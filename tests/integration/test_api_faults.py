@@ -40,11 +40,11 @@ def test_injected_error_status_on_one_route(sandbox: Sandbox, core: client.CoreV
 
 
 def test_injected_429_carries_retry_after(sandbox: Sandbox, core: client.CoreV1Api) -> None:
-    sandbox.faults.add(path="/configmaps", status=429, retry_after=3)
+    sandbox.faults.add(path="/configmaps", status=429, retry_after=1)
     with pytest.raises(ApiException) as exc:
         core.list_namespaced_config_map("default")
     assert exc.value.status == 429
-    assert exc.value.headers["Retry-After"] == "3"
+    assert exc.value.headers["Retry-After"] == "1"
     sandbox.faults.clear()
     core.list_namespaced_config_map("default")
 

@@ -91,7 +91,8 @@ def test_noop_put_does_not_bump_resource_version(core: client.CoreV1Api) -> None
 
 def test_generation_bumps_on_spec_change_only(core: client.CoreV1Api) -> None:
     svc = core.create_namespaced_service(
-        "default", {"metadata": {"name": "web"}, "spec": {"ports": [{"port": 80}]}}
+        "default",
+        {"metadata": {"name": "web"}, "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}},
     )
     assert svc.metadata.generation == 1
     labelled = core.patch_namespaced_service("web", "default", {"metadata": {"labels": {"a": "b"}}})

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.request
+from typing import Any
 
 import pytest
 from kubernetes import client
@@ -22,22 +25,27 @@ def _lb(core: client.CoreV1Api) -> client.V1Service:
     )
 
 
-def _patch(
-    api: client.ApiClient,
-    path: str,
-    body: object,
-    content_type: str,
-) -> dict[str, object]:
-    resp = api.call_api(
-        path,
-        "PATCH",
-        header_params={"Content-Type": content_type, "Accept": "application/json"},
-        body=body,
-        _preload_content=False,
-        auth_settings=[],
+def _patch(api: client.ApiClient, path: str, body: object, content_type: str) -> dict[str, Any]:
+    """Send one PATCH with an exact content type, as kubectl does, over plain HTTP."""
+    req = urllib.request.Request(
+        api.configuration.host + path,
+        data=json.dumps(body).encode(),
+        method="PATCH",
+        headers={"Content-Type": content_type, "Accept": "application/json"},
     )
-    data: dict[str, object] = json.loads(resp[0].data)
-    return data
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            data: dict[str, Any] = json.loads(resp.read())
+            return data
+    except urllib.error.HTTPError as e:
+        raise HTTPFailure(e.code, json.loads(e.read())) from e
+
+
+class HTTPFailure(Exception):
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(f"{status}: {body.get('message')}")
+        self.status = status
+        self.body = body
 
 
 SVC = "/api/v1/namespaces/default/services/lb"
@@ -105,7 +113,7 @@ def test_json_patch_test_failure_is_422_and_changes_nothing(
     api_client: client.ApiClient, core: client.CoreV1Api
 ) -> None:
     before = _lb(core)
-    with pytest.raises(ApiException) as exc:
+    with pytest.raises(HTTPFailure) as exc:
         _patch(
             api_client,
             SVC,
@@ -136,7 +144,7 @@ def test_unsupported_patch_type_is_415(
     api_client: client.ApiClient, core: client.CoreV1Api
 ) -> None:
     _lb(core)
-    with pytest.raises(ApiException) as exc:
+    with pytest.raises(HTTPFailure) as exc:
         _patch(api_client, SVC, {"a": 1}, "application/apply-patch+yaml")
     assert exc.value.status == 415
 

@@ -30,7 +30,7 @@ def test_cluster_ip_allocated_from_service_cidr(core: client.CoreV1Api) -> None:
     svc = core.create_namespaced_service("default", _svc("a"))
     ip = ipaddress.ip_address(svc.spec.cluster_ip)
     assert ip in ipaddress.ip_network("10.96.0.0/12")
-    assert svc.spec.cluster_i_ps == [svc.spec.cluster_ip]
+    assert svc.spec.cluster_ips == [svc.spec.cluster_ip]
     assert svc.spec.ports[0].protocol == "TCP"
     assert svc.spec.ports[0].target_port == 80
     assert svc.spec.session_affinity == "None"

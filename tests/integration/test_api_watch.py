@@ -189,7 +189,7 @@ def test_finalizer_deletion_is_modified_then_deleted(core: client.CoreV1Api) -> 
     core.create_namespaced_config_map("default", {"metadata": {"name": "f", "finalizers": ["x/y"]}})
     start = core.list_namespaced_config_map("default").metadata.resource_version
     core.delete_namespaced_config_map("f", "default")
-    core.patch_namespaced_config_map("f", "default", {"metadata": {"finalizers": []}})
+    core.patch_namespaced_config_map("f", "default", {"metadata": {"finalizers": None}})
     w = watch.Watch()
     seen = []
     for ev in w.stream(
