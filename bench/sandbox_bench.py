@@ -129,10 +129,12 @@ def run(url: str, pid: int, n: int, writers: int, watchers: int) -> dict[str, An
             _preload_content=False,
         )
 
+    cpu_before = sum(server.cpu_times()[:2])
     began = time.monotonic()
     with ThreadPoolExecutor(writers) as pool:
         list(pool.map(create, range(n)))
     create_s = time.monotonic() - began
+    server_cpu = sum(server.cpu_times()[:2]) - cpu_before
     watch_deadline = time.monotonic() + 120
     for d in dones:
         d.wait(max(0.0, watch_deadline - time.monotonic()))
@@ -171,6 +173,8 @@ def run(url: str, pid: int, n: int, writers: int, watchers: int) -> dict[str, An
         "watchers": watchers,
         "create_total_s": round(create_s, 2),
         "create_requests_per_s": round(n / create_s, 1),
+        "server_cpu_during_create_s": round(server_cpu, 2),
+        "server_cpu_ms_per_create": round(server_cpu / n * 1000, 2),
         "watch_events_received": counts,
         "watch_lag_after_last_create_s": round(watch_lag, 2),
         "list_all_items": items,
