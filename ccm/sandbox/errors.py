@@ -42,35 +42,33 @@ def _qualified(group: str, plural: str) -> str:
     return f"{plural}.{group}" if group else plural
 
 
+def _about(code: int, reason: str, message: str, group: str, plural: str, name: str) -> APIError:
+    return APIError(code, reason, message, {"name": name, "group": group, "kind": plural})
+
+
 def not_found(group: str, plural: str, name: str) -> APIError:
-    kind = _qualified(group, plural)
-    return APIError(
-        404,
-        "NotFound",
-        f'{kind} "{name}" not found',
-        {"name": name, "group": group, "kind": plural},
+    return _about(
+        404, "NotFound", f'{_qualified(group, plural)} "{name}" not found', group, plural, name
     )
 
 
 def already_exists(group: str, plural: str, name: str) -> APIError:
-    kind = _qualified(group, plural)
-    return APIError(
+    return _about(
         409,
         "AlreadyExists",
-        f'{kind} "{name}" already exists',
-        {"name": name, "group": group, "kind": plural},
+        f'{_qualified(group, plural)} "{name}" already exists',
+        group,
+        plural,
+        name,
     )
 
 
 def conflict(group: str, plural: str, name: str) -> APIError:
-    kind = _qualified(group, plural)
-    return APIError(
-        409,
-        "Conflict",
-        f'Operation cannot be fulfilled on {kind} "{name}": the object has been modified; '
-        "please apply your changes to the latest version and try again",
-        {"name": name, "group": group, "kind": plural},
+    message = (
+        f'Operation cannot be fulfilled on {_qualified(group, plural)} "{name}": the object has '
+        "been modified; please apply your changes to the latest version and try again"
     )
+    return _about(409, "Conflict", message, group, plural, name)
 
 
 class FieldError:
