@@ -1,0 +1,104 @@
+"""The driver contract and how drivers are found.
+
+Drivers register a factory under the `ccm.providers` entry-point group, so a third-party
+driver is a package that declares one entry point; the core imports no driver by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, Protocol, runtime_checkable
+
+from ccm.model import (
+    JSON,
+    ClusterInfo,
+    LoadBalancerSpec,
+    LoadBalancerStatus,
+    Node,
+    OwnedResource,
+    PriceBook,
+    ServiceRef,
+)
+
+ENTRY_POINT_GROUP = "ccm.providers"
+
+
+@dataclass(frozen=True)
+class DriverOptions:
+    """What the core hands a driver factory: the cluster and the driver's own settings.
+
+    `config` is the text of the provider configuration (from `--provider-config FILE` or a
+    ConfigMap's data), already read by the core, because drivers never talk to Kubernetes.
+    """
+
+    cluster: ClusterInfo
+    config: Mapping[str, str] = field(default_factory=dict, hash=False)
+    settings: Mapping[str, Any] = field(default_factory=dict, hash=False)
+
+
+@runtime_checkable
+class Driver(Protocol):
+    name: str
+
+    def parse(self, service: JSON, cluster: ClusterInfo) -> LoadBalancerSpec:
+        """Pure; raises InvalidServiceSpec(field, message, accepted) on bad input."""
+        ...
+
+    def ensure(self, spec: LoadBalancerSpec, nodes: list[Node]) -> LoadBalancerStatus:
+        """Create or converge; idempotent; replaces when identity changed."""
+        ...
+
+    def delete(self, ref: ServiceRef) -> None:
+        """Remove everything that Service owns; succeeds when some or all are already gone."""
+        ...
+
+    def inventory(self) -> Iterable[OwnedResource]: ...
+
+    def prices(self) -> PriceBook: ...
+
+
+@runtime_checkable
+class ObservingDriver(Protocol):
+    """Optional: drivers whose state lives in the cluster (the pool driver's allocations)
+    rebuild it from the owned Services before the first reconcile."""
+
+    def observe(self, services: list[JSON], cluster: ClusterInfo) -> None: ...
+
+
+@runtime_checkable
+class PlanningDriver(Protocol):
+    """Optional: describe, without changing anything, what ensure would do."""
+
+    def plan(self, spec: LoadBalancerSpec, nodes: list[Node]) -> list[str]: ...
+
+
+@runtime_checkable
+class ConfigurableDriver(Protocol):
+    """Optional: accept new configuration at run time (the ConfigMap changed)."""
+
+    def configure(self, config: Mapping[str, str]) -> None: ...
+
+
+DriverFactory = Callable[[DriverOptions], Driver]
+
+
+class UnknownProvider(LookupError):  # noqa: N818 - reads better at the call site
+    pass
+
+
+def installed_providers() -> dict[str, Any]:
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def load_driver(name: str, options: DriverOptions) -> Driver:
+    providers = installed_providers()
+    if name not in providers:
+        known = ", ".join(sorted(providers)) or "none"
+        raise UnknownProvider(f"--provider: unknown provider {name!r}; installed: {known}")
+    factory: DriverFactory = providers[name].load()
+    driver = factory(options)
+    if not isinstance(driver, Driver):
+        raise TypeError(f"provider {name!r} does not implement the driver contract")
+    return driver
