@@ -65,6 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="node ports to allocate from, LOW-HIGH (default 30000-32767)",
     )
     sb.set_defaults(func=_sandbox)
+
+    from ccm import run
+
+    rn = sub.add_parser("run", help="run the controller: reconcile LoadBalancer Services")
+    run.add_run_flags(rn)
+    rn.set_defaults(func=run.run)
+    pl = sub.add_parser("plan", help="print what the next reconcile would do for one Service")
+    pl.add_argument("service", metavar="NAMESPACE/NAME")
+    run.add_common_flags(pl)
+    pl.set_defaults(func=run.plan)
     return parser
 
 

@@ -84,7 +84,7 @@ class ConfigurableDriver(Protocol):
 DriverFactory = Callable[[DriverOptions], Driver]
 
 
-class UnknownProvider(LookupError):  # noqa: N818 - reads better at the call site
+class UnknownProvider(LookupError):
     pass
 
 

@@ -19,7 +19,7 @@ AUTOSCALER_TAINT = "ToBeDeletedByClusterAutoscaler"
 JSON = dict[str, Any]
 
 
-class InvalidServiceSpec(Exception):  # noqa: N818 - the contract's name
+class InvalidServiceSpec(Exception):
     """Bad input from the user: never retried until the Service changes."""
 
     def __init__(self, field: str, message: str, accepted: str = "") -> None:
@@ -53,7 +53,9 @@ class ServiceRef:
     @classmethod
     def of(cls, service: JSON) -> ServiceRef:
         meta = service.get("metadata") or {}
-        return cls(str(meta.get("namespace", "")), str(meta.get("name", "")), str(meta.get("uid", "")))
+        return cls(
+            str(meta.get("namespace", "")), str(meta.get("name", "")), str(meta.get("uid", ""))
+        )
 
 
 @dataclass(frozen=True)

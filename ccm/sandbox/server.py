@@ -13,6 +13,7 @@ import json
 import queue
 import threading
 import time
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,7 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         self.faults = faults
         self.bookmark_interval = bookmark_interval
         self.requests_served = 0
+        self.requests_by_method: Counter[str] = Counter()
         self.counter_lock = threading.Lock()
         self.stopping = threading.Event()
 
@@ -150,9 +152,11 @@ class Handler(BaseHTTPRequestHandler):
         return body
 
     def _dispatch(self) -> None:
-        with self.server.counter_lock:
-            self.server.requests_served += 1
         url = urlsplit(self.path)
+        if not url.path.startswith("/_sandbox"):
+            with self.server.counter_lock:
+                self.server.requests_served += 1
+                self.server.requests_by_method[self.command] += 1
         params = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         path = url.path.rstrip("/") or "/"
         try:
@@ -467,6 +471,7 @@ class Handler(BaseHTTPRequestHandler):
                     "resourceVersion": store.resource_version,
                     "openWatches": store.open_watches,
                     "requests": self.server.requests_served,
+                    "requestsByMethod": dict(self.server.requests_by_method),
                 },
             )
         else:
@@ -521,6 +526,11 @@ class Sandbox:
 
     def drop_watches(self) -> int:
         return self.store.drop_watches()
+
+    def requests(self) -> dict[str, int]:
+        """Requests served so far by HTTP method: how tests count writes."""
+        with self._server.counter_lock:
+            return dict(self._server.requests_by_method)
 
     def kubeconfig(self, context: str = "ccm-sandbox") -> dict[str, Any]:
         return {

@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from ccm.sandbox.server import Sandbox
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client, watch
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from ccm.sandbox.server import Sandbox
 

@@ -1,0 +1,397 @@
+"""The reconcile loop every driver plugs into.
+
+Informers feed keys into the work queue; workers reconcile one Service at a time per
+key. The order inside a reconcile is the invariant set of DESIGN.md: the finalizer is on
+the Service before the driver's first mutating call, bad input stops before the driver,
+status is written only when it changed, and the finalizer comes off only after the
+driver's delete succeeded.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from kubernetes.client.exceptions import ApiException
+
+from ccm.driver import ConfigurableDriver, Driver, ObservingDriver
+from ccm.events import NORMAL, WARNING, EventRecorder
+from ccm.informer import Informer, object_key
+from ccm.kube import JSON, Kube
+from ccm.model import (
+    FINALIZER,
+    ClusterInfo,
+    InvalidServiceSpec,
+    LoadBalancerSpec,
+    Node,
+    RetryableError,
+    ServiceRef,
+    node_is_eligible,
+)
+from ccm.workqueue import Backoff, ShutDown, WorkQueue
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ControllerConfig:
+    cluster: ClusterInfo
+    workers: int = 4
+    default_class: bool = False
+    resync_period: float = 300.0
+    backoff_base: float = 5.0
+    backoff_cap: float = 300.0
+    provider_configmap: tuple[str, str] | None = None  # (namespace, name)
+
+
+def owns(service: JSON, load_balancer_class: str, default_class: bool) -> bool:
+    """Whether this controller should give the Service a load balancer right now."""
+    spec = service.get("spec") or {}
+    if spec.get("type") != "LoadBalancer":
+        return False
+    if (service.get("metadata") or {}).get("deletionTimestamp"):
+        return False
+    cls = spec.get("loadBalancerClass")
+    return cls == load_balancer_class or (cls is None and default_class)
+
+
+def has_finalizer(service: JSON) -> bool:
+    return FINALIZER in ((service.get("metadata") or {}).get("finalizers") or [])
+
+
+def _ingress_view(status: JSON | None) -> list[tuple[str, str, str]]:
+    """Status ingress reduced to what we write, with the API server's ipMode default."""
+    out = []
+    for ing in ((status or {}).get("ingress")) or []:
+        ip = str(ing.get("ip") or "")
+        out.append(
+            (ip, str(ing.get("hostname") or ""), str(ing.get("ipMode") or ("VIP" if ip else "")))
+        )
+    return out
+
+
+class Controller:
+    def __init__(
+        self,
+        kube: Kube,
+        driver: Driver,
+        config: ControllerConfig,
+        recorder: EventRecorder | None = None,
+    ) -> None:
+        self.kube = kube
+        self.driver = driver
+        self.config = config
+        self.cluster = config.cluster
+        self.recorder = recorder or EventRecorder(kube, component="ccm")
+        self.queue = WorkQueue(Backoff(config.backoff_base, config.backoff_cap))
+        self.services = Informer(kube, "services", self._on_service, config.resync_period)
+        self.nodes = Informer(kube, "nodes", self._on_node, config.resync_period)
+        self._workers: list[threading.Thread] = []
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._node_set: tuple[Node, ...] | None = None
+        self._last: dict[str, tuple[LoadBalancerSpec, tuple[Node, ...]]] = {}
+        self._invalid: dict[str, str] = {}  # key -> resourceVersion whose spec was invalid
+        self._config_data: Mapping[str, str] | None = None
+        self._active: set[str] = set()
+        self.concurrency_violations = 0
+        self.max_parallel = 0
+        self.results: Counter[str] = Counter()
+        self.ready = threading.Event()
+
+    # ------------------------------------------------------------ ownership
+
+    def owns(self, service: JSON) -> bool:
+        return owns(service, self.cluster.load_balancer_class, self.config.default_class)
+
+    def _relevant(self, service: JSON | None) -> bool:
+        return service is not None and (self.owns(service) or has_finalizer(service))
+
+    # ------------------------------------------------------------ event handlers
+
+    def _on_service(self, old: JSON | None, new: JSON | None) -> None:
+        if self._relevant(new) or self._relevant(old):
+            self.queue.add(object_key(new or old or {}))
+        if new is None and old is not None and has_finalizer(old):
+            self._capacity_freed()
+
+    def _capacity_freed(self) -> None:
+        """A Service that held resources is gone: pending Services may now fit."""
+        for svc in self.services.items():
+            if self.owns(svc) and not _ingress_view((svc.get("status") or {}).get("loadBalancer")):
+                self.queue.add(object_key(svc))
+
+    def _on_node(self, old: JSON | None, new: JSON | None) -> None:
+        if not self.nodes.synced.is_set():
+            return
+        nodes = self.eligible_nodes()
+        with self._lock:
+            changed = self._node_set is not None and nodes != self._node_set
+            self._node_set = nodes
+        if changed:
+            log.info("eligible nodes changed (%d now); re-ensuring owned Services", len(nodes))
+            self._enqueue_all()
+
+    def _enqueue_all(self) -> None:
+        for svc in self.services.items():
+            if self._relevant(svc):
+                self.queue.add(object_key(svc))
+
+    def eligible_nodes(self) -> tuple[Node, ...]:
+        return tuple(
+            sorted(
+                (Node.from_json(n) for n in self.nodes.items() if node_is_eligible(n)),
+                key=lambda n: n.name,
+            )
+        )
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self, wait_synced: float = 60.0) -> None:
+        self._load_provider_config()
+        self.services.start()
+        self.nodes.start()
+        if not (self.services.synced.wait(wait_synced) and self.nodes.synced.wait(wait_synced)):
+            raise TimeoutError("informers did not sync with the API server")
+        with self._lock:
+            self._node_set = self.eligible_nodes()
+        if isinstance(self.driver, ObservingDriver):
+            mine = [s for s in self.services.items() if self._relevant(s)]
+            self.driver.observe(mine, self.cluster)
+        for i in range(self.config.workers):
+            t = threading.Thread(target=self._worker, name=f"worker-{i}", daemon=True)
+            t.start()
+            self._workers.append(t)
+        if self.config.provider_configmap:
+            threading.Thread(target=self._config_loop, name="provider-config", daemon=True).start()
+        self.ready.set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop taking work and let in-flight reconciles finish."""
+        self._stopping.set()
+        self.services.stop()
+        self.nodes.stop()
+        self.queue.shutdown()
+        deadline = time.monotonic() + timeout
+        for t in self._workers:
+            t.join(max(0.0, deadline - time.monotonic()))
+        self.recorder.flush(timeout=max(0.1, deadline - time.monotonic()))
+        self.recorder.stop()
+
+    def wait_idle(self, timeout: float = 60.0, settle: float = 0.3) -> bool:
+        """True once the queue stayed empty with nothing in flight for `settle` seconds."""
+        deadline = time.monotonic() + timeout
+        quiet_since: float | None = None
+        while time.monotonic() < deadline:
+            if self.queue.idle():
+                quiet_since = quiet_since or time.monotonic()
+                if time.monotonic() - quiet_since >= settle:
+                    return True
+            else:
+                quiet_since = None
+            time.sleep(0.05)
+        return False
+
+    # ------------------------------------------------------------ provider config
+
+    def _read_provider_config(self) -> Mapping[str, str] | None:
+        assert self.config.provider_configmap is not None
+        ns, name = self.config.provider_configmap
+        cm = self.kube.get_config_map(ns, name)
+        if cm is None:
+            return None
+        return dict(cm.get("data") or {})
+
+    def _load_provider_config(self) -> None:
+        if not self.config.provider_configmap or not isinstance(self.driver, ConfigurableDriver):
+            return
+        data = self._read_provider_config()
+        if data is None:
+            log.warning(
+                "provider ConfigMap %s/%s not found; using the file/default config",
+                *self.config.provider_configmap,
+            )
+            return
+        self.driver.configure(data)
+        self._config_data = data
+
+    def _config_loop(self) -> None:
+        """Re-read the provider ConfigMap; a change re-ensures every owned Service."""
+        interval = min(30.0, self.config.resync_period)
+        while not self._stopping.wait(interval):
+            try:
+                data = self._read_provider_config()
+                if data is None or data == self._config_data:
+                    continue
+                assert isinstance(self.driver, ConfigurableDriver)
+                self.driver.configure(data)
+                self._config_data = data
+                log.info("provider configuration changed; re-ensuring owned Services")
+                self._enqueue_all()
+            except Exception as e:
+                log.warning("provider ConfigMap rejected, keeping the previous one: %s", e)
+
+    # ------------------------------------------------------------ workers
+
+    def _worker(self) -> None:
+        while True:
+            try:
+                key = self.queue.get()
+            except ShutDown:
+                return
+            with self._lock:
+                if key in self._active:
+                    self.concurrency_violations += 1
+                self._active.add(key)
+                self.max_parallel = max(self.max_parallel, len(self._active))
+            try:
+                self._process(key)
+            finally:
+                with self._lock:
+                    self._active.discard(key)
+                self.queue.done(key)
+
+    def _process(self, key: str) -> None:
+        started = time.monotonic()
+        try:
+            result = self.reconcile(key)
+            self.queue.forget(key)
+        except ApiException as e:
+            if e.status == 409:
+                result = "conflict"
+                self.queue.add_after(key, 0.2)
+            else:
+                result = "error"
+                delay = self.queue.add_rate_limited(key)
+                log.warning(
+                    "reconcile %s: Kubernetes API error %s; retry in %.1fs", key, e.status, delay
+                )
+        except Exception as e:
+            result = "error"
+            svc = self.services.get(key)
+            reason = e.reason if isinstance(e, RetryableError) else "SyncLoadBalancerFailed"
+            if svc is not None:
+                self.recorder.event(svc, WARNING, reason, f"Error syncing load balancer: {e}")
+            delay = self.queue.add_rate_limited(key)
+            log.warning(
+                "reconcile %s failed: %s; retry in %.1fs",
+                key,
+                e,
+                delay,
+                exc_info=not isinstance(e, RetryableError),
+            )
+        self.results[result] += 1
+        log.debug("reconciled %s: %s in %.3fs", key, result, time.monotonic() - started)
+
+    # ------------------------------------------------------------ reconcile
+
+    def reconcile(self, key: str) -> str:
+        svc = self.services.get(key)
+        if svc is None:
+            self._forget(key)
+            return "gone"
+        if not self.owns(svc):
+            if has_finalizer(svc):
+                self._cleanup(key, svc)
+                return "deleted"
+            self._forget(key)
+            return "skipped"
+        rv = str(svc["metadata"].get("resourceVersion"))
+        if self._invalid.get(key) == rv:
+            return "invalid"
+        try:
+            spec = self.driver.parse(svc, self.cluster)
+        except InvalidServiceSpec as e:
+            self._invalid[key] = rv
+            self.recorder.event(
+                svc,
+                WARNING,
+                "SyncLoadBalancerFailed",
+                f"Error syncing load balancer: invalid service spec: {e}",
+            )
+            return "invalid"
+        self._invalid.pop(key, None)
+        if not has_finalizer(svc):
+            svc = self._add_finalizer(svc)
+        nodes = self.eligible_nodes()
+        last = self._last.get(key)
+        first_time = last is None and not _ingress_view(
+            (svc.get("status") or {}).get("loadBalancer")
+        )
+        spec_changed = last is None or last[0] != spec
+        nodes_changed = last is not None and last[1] != nodes
+        if spec_changed:
+            self.recorder.event(svc, NORMAL, "EnsuringLoadBalancer", "Ensuring load balancer")
+        if not nodes and (spec_changed or nodes_changed):
+            self.recorder.event(
+                svc,
+                WARNING,
+                "UnAvailableLoadBalancer",
+                "There are no available nodes for LoadBalancer",
+            )
+        status = self.driver.ensure(spec, list(nodes))
+        desired = status.to_json()
+        current = (svc.get("status") or {}).get("loadBalancer") or {}
+        wrote = False
+        if _ingress_view(desired) != _ingress_view(current):
+            self.kube.patch_service_status(
+                svc["metadata"]["namespace"],
+                svc["metadata"]["name"],
+                {"status": {"loadBalancer": {"ingress": desired.get("ingress")}}},
+            )
+            wrote = True
+        self._last[key] = (spec, nodes)
+        if spec_changed or wrote:
+            self.recorder.event(svc, NORMAL, "EnsuredLoadBalancer", "Ensured load balancer")
+        elif nodes_changed:
+            self.recorder.event(
+                svc, NORMAL, "UpdatedLoadBalancer", "Updated load balancer with new hosts"
+            )
+        if first_time:
+            return "created"
+        return "updated" if (spec_changed or wrote or nodes_changed) else "in-sync"
+
+    def _forget(self, key: str) -> None:
+        self._last.pop(key, None)
+        self._invalid.pop(key, None)
+
+    def _add_finalizer(self, svc: JSON) -> JSON:
+        meta = svc["metadata"]
+        finalizers = [*(meta.get("finalizers") or []), FINALIZER]
+        return self.kube.patch_service(
+            meta["namespace"],
+            meta["name"],
+            {"metadata": {"finalizers": finalizers, "resourceVersion": meta["resourceVersion"]}},
+        )
+
+    def _cleanup(self, key: str, svc: JSON) -> None:
+        meta = svc["metadata"]
+        ref = ServiceRef.of(svc)
+        self.recorder.event(svc, NORMAL, "DeletingLoadBalancer", "Deleting load balancer")
+        self.driver.delete(ref)
+        current = svc
+        if not meta.get("deletionTimestamp") and _ingress_view(
+            (svc.get("status") or {}).get("loadBalancer")
+        ):
+            current = self.kube.patch_service_status(
+                meta["namespace"], meta["name"], {"status": {"loadBalancer": {"ingress": None}}}
+            )
+        # The resourceVersion precondition makes a concurrent finalizer change a 409 (and a
+        # retry) instead of a lost update of someone else's finalizer.
+        rest = [f for f in current["metadata"].get("finalizers") or [] if f != FINALIZER]
+        self.kube.patch_service(
+            meta["namespace"],
+            meta["name"],
+            {
+                "metadata": {
+                    "finalizers": rest or None,
+                    "resourceVersion": current["metadata"]["resourceVersion"],
+                }
+            },
+        )
+        self._forget(key)
+        self.recorder.event(svc, NORMAL, "DeletedLoadBalancer", "Deleted load balancer")

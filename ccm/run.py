@@ -1,0 +1,220 @@
+"""`ccm run` and `ccm plan`: wire the API client, the driver and the loop from flags."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from ccm.controller import Controller, ControllerConfig, has_finalizer, owns
+from ccm.driver import (
+    ConfigurableDriver,
+    Driver,
+    DriverOptions,
+    ObservingDriver,
+    PlanningDriver,
+    UnknownProvider,
+    load_driver,
+)
+from ccm.kube import JSON, Kube, api_client
+from ccm.model import FINALIZER, ClusterInfo, InvalidServiceSpec, Node, node_is_eligible
+
+log = logging.getLogger("ccm")
+
+
+def add_common_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--provider", required=True, help="driver name (see the ccm.providers entry points)"
+    )
+    p.add_argument(
+        "--cluster-name", required=True, help="cluster id: every cloud resource is tagged with it"
+    )
+    p.add_argument(
+        "--kubeconfig",
+        default=None,
+        help="kubeconfig path (default $KUBECONFIG, ~/.kube/config, then in-cluster)",
+    )
+    p.add_argument("--context", default=None, help="kubeconfig context")
+    p.add_argument(
+        "--load-balancer-class",
+        default="ccm.dev/lb",
+        help="spec.loadBalancerClass this controller owns (default ccm.dev/lb)",
+    )
+    p.add_argument(
+        "--default-class",
+        action="store_true",
+        help="also own LoadBalancer Services that have no loadBalancerClass",
+    )
+    p.add_argument(
+        "--provider-config",
+        default=None,
+        metavar="FILE",
+        help="driver configuration file (e.g. the pool driver's pools.yaml)",
+    )
+    p.add_argument(
+        "--provider-configmap",
+        default=None,
+        metavar="NAMESPACE/NAME",
+        help="ConfigMap holding the driver configuration; re-read while running",
+    )
+
+
+def add_run_flags(p: argparse.ArgumentParser) -> None:
+    add_common_flags(p)
+    p.add_argument("--workers", type=int, default=4, help="concurrent reconciles (default 4)")
+    p.add_argument(
+        "--resync-period",
+        type=float,
+        default=300.0,
+        help="seconds between full re-ensures that correct drift (default 300)",
+    )
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+
+def _configmap_ref(text: str | None) -> tuple[str, str] | None:
+    if not text:
+        return None
+    ns, sep, name = text.partition("/")
+    if not sep or not ns or not name:
+        raise SystemExit(f"--provider-configmap: {text!r} must be NAMESPACE/NAME")
+    return ns, name
+
+
+def build(args: argparse.Namespace, pool_size: int = 8) -> tuple[Kube, Driver]:
+    cluster = ClusterInfo(args.cluster_name, args.load_balancer_class)
+    config: dict[str, str] = {}
+    if args.provider_config:
+        path = Path(args.provider_config)
+        try:
+            config[path.name] = path.read_text()
+        except OSError as e:
+            raise SystemExit(f"--provider-config: cannot read {path}: {e.strerror}") from e
+    try:
+        driver = load_driver(args.provider, DriverOptions(cluster, config))
+    except UnknownProvider as e:
+        raise SystemExit(str(e)) from e
+    except ValueError as e:
+        raise SystemExit(f"--provider-config: {e}") from e
+    kube = Kube(api_client(args.kubeconfig, args.context, pool_size=pool_size))
+    return kube, driver
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.workers < 1:
+        raise SystemExit("--workers: must be at least 1")
+    kube, driver = build(args, pool_size=args.workers + 4)
+    config = ControllerConfig(
+        cluster=ClusterInfo(args.cluster_name, args.load_balancer_class),
+        workers=args.workers,
+        default_class=args.default_class,
+        resync_period=args.resync_period,
+        provider_configmap=_configmap_ref(args.provider_configmap),
+    )
+    controller = Controller(kube, driver, config)
+    stop = threading.Event()
+
+    def _signal(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %d: finishing in-flight reconciles", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _signal)
+    signal.signal(signal.SIGINT, _signal)
+    controller.start()
+    log.info(
+        "ccm running: provider=%s cluster=%s class=%s workers=%d",
+        args.provider,
+        args.cluster_name,
+        args.load_balancer_class,
+        args.workers,
+    )
+    stop.wait()
+    controller.stop()
+    log.info("ccm stopped")
+    return 0
+
+
+def plan(args: argparse.Namespace) -> int:
+    """Print what the next reconcile would do for one Service, changing nothing."""
+    ns, sep, name = args.service.partition("/")
+    if not sep:
+        raise SystemExit(f"SERVICE: {args.service!r} must be NAMESPACE/NAME")
+    kube, driver = build(args)
+    cluster = ClusterInfo(args.cluster_name, args.load_balancer_class)
+    services = _list_all(kube, "services")
+    nodes = tuple(
+        sorted(
+            (Node.from_json(n) for n in _list_all(kube, "nodes") if node_is_eligible(n)),
+            key=lambda n: n.name,
+        )
+    )
+    if args.provider_configmap and isinstance(driver, ConfigurableDriver):
+        cm_ns, cm_name = _configmap_ref(args.provider_configmap) or ("", "")
+        cm = kube.get_config_map(cm_ns, cm_name)
+        if cm is not None:
+            driver.configure(dict(cm.get("data") or {}))
+    mine = [
+        s
+        for s in services
+        if owns(s, cluster.load_balancer_class, args.default_class) or has_finalizer(s)
+    ]
+    if isinstance(driver, ObservingDriver):
+        driver.observe(mine, cluster)
+    svc = next(
+        (s for s in services if s["metadata"]["namespace"] == ns and s["metadata"]["name"] == name),
+        None,
+    )
+    out = sys.stdout
+    if svc is None:
+        print(f"{ns}/{name}: not found; nothing to do", file=out)
+        return 1
+    wanted = owns(svc, cluster.load_balancer_class, args.default_class)
+    print(f"Service {ns}/{name} (uid {svc['metadata'].get('uid')})", file=out)
+    if not wanted:
+        if has_finalizer(svc):
+            print("  not (or no longer) ours but carries our finalizer:", file=out)
+            print(
+                f"  would call {args.provider}.delete, clear status, remove the finalizer", file=out
+            )
+        else:
+            cls = (svc.get("spec") or {}).get("loadBalancerClass")
+            print(
+                f"  not ours (type {svc['spec'].get('type')}, class {cls!r}); nothing to do",
+                file=out,
+            )
+        return 0
+    try:
+        spec = driver.parse(svc, cluster)
+    except InvalidServiceSpec as e:
+        print(f"  invalid: {e}", file=out)
+        print("  would record a Warning Event and make no driver call", file=out)
+        return 0
+    print(f"  kind {spec.kind}, scheme {spec.scheme}, identity {spec.identity()}", file=out)
+    for lst in spec.listeners:
+        print(f"  listener {lst.port}/{lst.protocol} -> nodePort {lst.node_port}", file=out)
+    print(f"  eligible nodes: {len(nodes)}", file=out)
+    if not has_finalizer(svc):
+        print(f"  would add finalizer {FINALIZER}", file=out)
+    if isinstance(driver, PlanningDriver):
+        for line in driver.plan(spec, list(nodes)):
+            print(f"  {line}", file=out)
+    else:
+        print(f"  would call {args.provider}.ensure and write status if it changed", file=out)
+    return 0
+
+
+def _list_all(kube: Kube, resource: str) -> list[JSON]:
+    items: list[JSON] = []
+    token = None
+    while True:
+        page = kube.list_page(resource, 500, token)
+        items.extend(page.get("items") or [])
+        token = (page.get("metadata") or {}).get("continue")
+        if not token:
+            return items

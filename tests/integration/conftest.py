@@ -1,0 +1,18 @@
+"""Fixtures for integration tests: the controller harness over the sandbox."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from ccm.sandbox.server import Sandbox
+from tests.integration.harness import Loop
+
+
+@pytest.fixture
+def loop(sandbox: Sandbox) -> Iterator[Loop]:
+    harness = Loop(sandbox)
+    yield harness
+    for ctl in list(harness.running):
+        harness.stop(ctl)

@@ -1,0 +1,77 @@
+"""Helpers that run the real controller, in-process, against the sandbox over HTTP."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kubernetes import client
+
+from ccm.controller import Controller, ControllerConfig
+from ccm.driver import Driver, DriverOptions, load_driver
+from ccm.kube import Kube
+from ccm.model import ClusterInfo
+from ccm.sandbox.server import Sandbox
+
+POOLS = """
+pools:
+  - name: public
+    addresses: ["192.0.2.10-192.0.2.29"]
+  - name: tiny
+    addresses: ["198.51.100.7/32"]
+    autoAssign: false
+  - name: internal
+    addresses: ["10.200.0.0/24"]
+    autoAssign: false
+"""
+
+CLUSTER = ClusterInfo("test-cluster", "ccm.dev/lb")
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+    """Poll until predicate() is truthy; generous timeouts, speed is measured in bench/."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def pool_driver(config: str = POOLS) -> Driver:
+    return load_driver("pool", DriverOptions(CLUSTER, {"pools.yaml": config}))
+
+
+class Loop:
+    """Starts and stops controllers; every one started is stopped at teardown."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self.running: list[Controller] = []
+
+    def kube(self) -> Kube:
+        cfg = client.Configuration()
+        cfg.host = self.sandbox.url
+        cfg.connection_pool_maxsize = 16
+        return Kube(client.ApiClient(cfg))
+
+    def start(self, driver: Driver | None = None, **overrides: Any) -> Controller:
+        settings: dict[str, Any] = {
+            "cluster": CLUSTER,
+            "workers": 4,
+            "backoff_base": 0.2,
+            "backoff_cap": 2.0,
+            "resync_period": 3600.0,
+        }
+        settings.update(overrides)
+        ctl = Controller(self.kube(), driver or pool_driver(), ControllerConfig(**settings))
+        ctl.start()
+        self.running.append(ctl)
+        return ctl
+
+    def stop(self, ctl: Controller) -> None:
+        ctl.stop()
+        self.running.remove(ctl)
