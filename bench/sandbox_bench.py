@@ -4,7 +4,7 @@ watchers stream, then full and paged lists. Prints a table and writes JSON.
 The sandbox runs as its own process (`ccm sandbox`), so the memory figure is the
 server's alone and client work does not share its GIL.
 
-    uv run --all-extras python bench/sandbox_bench.py --services 10000
+    uv run --all-extras python -m bench.sandbox_bench --services 10000
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ from kubernetes import client, watch
 RESULTS = Path(__file__).parent / "results"
 
 
-def start_sandbox(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_sandbox(
+    tmp: Path, node_ports: str = "30000-60000"
+) -> tuple[subprocess.Popen[bytes], str]:
     cfg = tmp / "kubeconfig"
     proc = subprocess.Popen(
         [

@@ -95,6 +95,7 @@ class Controller:
         self._lock = threading.Lock()
         self._node_set: tuple[Node, ...] | None = None
         self._last: dict[str, tuple[LoadBalancerSpec, tuple[Node, ...]]] = {}
+        self._written: dict[str, list[tuple[str, str, str]]] = {}  # key -> last status written
         self._invalid: dict[str, str] = {}  # key -> resourceVersion whose spec was invalid
         self._config_data: Mapping[str, str] | None = None
         self._active: set[str] = set()
@@ -322,7 +323,7 @@ class Controller:
         first_time = last is None and not _ingress_view(
             (svc.get("status") or {}).get("loadBalancer")
         )
-        spec_changed = last is None or last[0] != spec
+        spec_changed = last is None or last[0] != spec.intent()
         nodes_changed = last is not None and last[1] != nodes
         if spec_changed:
             self.recorder.event(svc, NORMAL, "EnsuringLoadBalancer", "Ensuring load balancer")
@@ -335,16 +336,8 @@ class Controller:
             )
         status = self.driver.ensure(spec, list(nodes))
         desired = status.to_json()
-        current = (svc.get("status") or {}).get("loadBalancer") or {}
-        wrote = False
-        if _ingress_view(desired) != _ingress_view(current):
-            self.kube.patch_service_status(
-                svc["metadata"]["namespace"],
-                svc["metadata"]["name"],
-                {"status": {"loadBalancer": {"ingress": desired.get("ingress")}}},
-            )
-            wrote = True
-        self._last[key] = (spec, nodes)
+        wrote = self._write_status(key, svc, desired)
+        self._last[key] = (spec.intent(), nodes)
         if spec_changed or wrote:
             self.recorder.event(svc, NORMAL, "EnsuredLoadBalancer", "Ensured load balancer")
         elif nodes_changed:
@@ -355,7 +348,30 @@ class Controller:
             return "created"
         return "updated" if (spec_changed or wrote or nodes_changed) else "in-sync"
 
+    def _write_status(self, key: str, svc: JSON, desired: JSON) -> bool:
+        """Patch status.loadBalancer if it differs; True if a write was made.
+
+        The informer's copy may predate our own last write (its watch event is still in
+        flight). When what we want is what we last wrote, a GET settles it: a read is
+        cheaper than a redundant write and its Events.
+        """
+        want = _ingress_view(desired)
+        current = (svc.get("status") or {}).get("loadBalancer") or {}
+        if want == _ingress_view(current):
+            return False
+        ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
+        if self._written.get(key) == want:
+            live = self.kube.get_service(ns, name)
+            if want == _ingress_view((live.get("status") or {}).get("loadBalancer")):
+                return False
+        self.kube.patch_service_status(
+            ns, name, {"status": {"loadBalancer": {"ingress": desired.get("ingress")}}}
+        )
+        self._written[key] = want
+        return True
+
     def _forget(self, key: str) -> None:
+        self._written.pop(key, None)
         self._last.pop(key, None)
         self._invalid.pop(key, None)
 

@@ -48,7 +48,7 @@ class EventRecorder:
         self.written = 0
 
     def event(self, service: JSON, type_: str, reason: str, message: str) -> None:
-        log.info("event %s %s %s: %s", type_, reason, _ref(service), message)
+        log.debug("event %s %s %s: %s", type_, reason, _ref(service), message)
         self._queue.put((service, type_, reason, message))
 
     def flush(self, timeout: float = 5.0) -> None:

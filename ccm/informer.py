@@ -99,7 +99,7 @@ class Informer:
         # Any failure (API error, connection reset, bad JSON) backs off and starts over
         # from the last resourceVersion; the wait ends early when the informer is stopped.
         retry = Retrying(
-            wait=wait_exponential_jitter(initial=0.2, max=30),
+            wait=wait_exponential_jitter(multiplier=0.2, max=30, jitter=0.5),
             retry=retry_if_not_exception_type(_Stopped),
             sleep=self._sleep,
             reraise=True,

@@ -8,7 +8,7 @@ detector can compare identities, without either side knowing the other's interna
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -120,7 +120,8 @@ class HealthCheck:
 @dataclass(frozen=True)
 class LoadBalancerSpec:
     """What one Service asks of a driver. `options` holds the driver's own parsed settings;
-    the names listed in `identity_options` cannot change in place (changing one replaces)."""
+    the names listed in `identity_options` cannot change in place (changing one replaces);
+    those in `observed_options` describe the current state, not the user's intent."""
 
     service: ServiceRef
     kind: str
@@ -133,6 +134,13 @@ class LoadBalancerSpec:
     tags: tuple[tuple[str, str], ...] = ()
     options: Mapping[str, Any] = field(default_factory=dict, hash=False)
     identity_options: tuple[str, ...] = ()
+    observed_options: tuple[str, ...] = ()  # read from status, not asked for by the user
+
+    def intent(self) -> LoadBalancerSpec:
+        """The spec without observed state: what the loop compares to decide whether the
+        user changed something (status written by us must not look like a change)."""
+        kept = {k: v for k, v in self.options.items() if k not in self.observed_options}
+        return replace(self, options=kept, observed_options=())
 
     def identity(self) -> tuple[Any, ...]:
         extra = tuple((k, _freeze(self.options.get(k))) for k in self.identity_options)

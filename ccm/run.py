@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
@@ -136,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     )
     stop.wait()
     controller.stop()
-    log.info("ccm stopped")
+    log.info("ccm stopped: reconciles %s", json.dumps(dict(controller.results)))
     return 0
 
 

@@ -108,9 +108,7 @@ class AddressRange:
 
     def overlaps(self, other: AddressRange) -> bool:
         return (
-            self.version == other.version
-            and self.first <= other.last
-            and other.first <= self.last
+            self.version == other.version and self.first <= other.last and other.first <= self.last
         )
 
     def _has_network_and_broadcast(self, skips: Skips) -> bool:

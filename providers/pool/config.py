@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import yaml
@@ -187,13 +188,14 @@ def _check_together(located: list[tuple[str, Pool]]) -> None:
             )
         seen[pool.name] = path
     spans = sorted(
-        ((r, pool.name, f"{path}.addresses[{j}]") for path, pool in located
-         for j, r in enumerate(pool.ranges)),
+        (
+            (r, pool.name, f"{path}.addresses[{j}]")
+            for path, pool in located
+            for j, r in enumerate(pool.ranges)
+        ),
         key=lambda s: (s[0].version, s[0].first),
     )
-    for (prev, prev_pool, prev_path), (cur, cur_pool, cur_path) in zip(
-        spans, spans[1:], strict=False
-    ):
+    for (prev, prev_pool, prev_path), (cur, cur_pool, cur_path) in pairwise(spans):
         if prev.overlaps(cur):
             raise ConfigError(
                 cur_path,

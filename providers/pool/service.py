@@ -49,16 +49,14 @@ def read_service(service: JSON) -> Reading:
     ref = ServiceRef.of(service)
 
     pool_field, pool = _annotation(annotations, POOL_ANNOTATION)
-    shared_field, sharing_key = _annotation(annotations, SHARED_ANNOTATION)
+    _, sharing_key = _annotation(annotations, SHARED_ANNOTATION)
     requested_field, requested = _requested_ips(annotations, body)
     policy = str(body.get("externalTrafficPolicy") or "Cluster")
     if policy not in POLICIES:
         raise InvalidServiceSpec(
             "spec.externalTrafficPolicy", f'"{policy}" is not a traffic policy', ", ".join(POLICIES)
         )
-    families = (
-        tuple(family_of(parse_ip(ip)) for ip in requested) if requested else _families(body)
-    )
+    families = tuple(family_of(parse_ip(ip)) for ip in requested) if requested else _families(body)
     selector = body.get("selector") or {}
     spec = LoadBalancerSpec(
         service=ref,
@@ -77,6 +75,7 @@ def read_service(service: JSON) -> Reading:
             "current_ips": status_ips(service),
         },
         identity_options=IDENTITY_OPTIONS,
+        observed_options=("current_ips",),
     )
     return Reading(spec, pool_field, requested_field)
 

@@ -17,7 +17,7 @@ from ccm.sandbox.server import Sandbox
 POOLS = """
 pools:
   - name: public
-    addresses: ["192.0.2.10-192.0.2.29"]
+    addresses: ["192.0.2.10-192.0.2.99"]
   - name: tiny
     addresses: ["198.51.100.7/32"]
     autoAssign: false
