@@ -122,6 +122,8 @@ def main() -> int:
             _, err = ctl.communicate(timeout=60)
             sandbox.terminate()
             sandbox.wait(timeout=10)
+        (RESULTS / "loop-controller.log").parent.mkdir(exist_ok=True)
+        (RESULTS / "loop-controller.log").write_text(err)
         match = re.search(r"reconciles (\{.*\})", err)
         counts = json.loads(match.group(1)) if match else {}
         result["reconcile_results"] = counts

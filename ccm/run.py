@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import logging
 import signal
@@ -127,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, _signal)
     signal.signal(signal.SIGINT, _signal)
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1` dumps every thread's stack
     controller.start()
     log.info(
         "ccm running: provider=%s cluster=%s class=%s workers=%d",

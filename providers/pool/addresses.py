@@ -85,9 +85,11 @@ class AddressRange:
             return False
         return self.contains(item)
 
-    def addresses(self, skips: Skips = NO_SKIPS) -> Iterator[IPAddress]:
+    def addresses(self, skips: Skips = NO_SKIPS, after: int | None = None) -> Iterator[IPAddress]:
+        """Lazily, in order; `after` (an address as an int) resumes a walk past it."""
         make = ipaddress.IPv4Address if self.version == 4 else ipaddress.IPv6Address
-        for value in range(self.first, self.last + 1):
+        start = self.first if after is None else max(self.first, after + 1)
+        for value in range(start, self.last + 1):
             if not self._skipped(value, skips):
                 yield make(value)
 

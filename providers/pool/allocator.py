@@ -76,6 +76,7 @@ class Step:
     ip: str
     pool: str
     shared_with: tuple[str, ...] = ()
+    position: tuple[int, int] | None = None  # where a pool walk found it (for the next walk)
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,12 @@ class Allocator:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._table: dict[str, list[Holder]] = {}
+        # Indexes that keep one ensure O(1) in the number of allocations: the addresses each
+        # Service key holds, where the last walk of each (pool, family) stopped, and the
+        # addresses freed since (the only free ones behind a walk's position).
+        self._owned: dict[str, dict[str, None]] = {}
+        self._walked: dict[tuple[str, str], tuple[int, int]] = {}
+        self._released: set[str] = set()
 
     def decide(self, request: Request, pools: Sequence[Pool]) -> Decision:
         """What `assign` would do; raises RetryableError(reason=AllocationFailed)."""
@@ -109,7 +116,7 @@ class Allocator:
 
     def release(self, key: str, uid: str) -> tuple[str, ...]:
         with self._lock:
-            held = tuple(ip for ip, hs in self._table.items() if _find(hs, key, uid) is not None)
+            held = self._held_by(key, uid)
             for ip in held:
                 self._drop(ip, key, uid)
             return held
@@ -133,6 +140,12 @@ class Allocator:
                 holders.append(holder)
         with self._lock:
             self._table = {ip: hs for ip, hs in table.items() if hs}
+            self._owned = {}
+            for ip, hs in self._table.items():
+                for h in hs:
+                    self._owned.setdefault(h.key, {})[ip] = None
+            self._walked = {}
+            self._released = set()
         return refused
 
     def holdings(self) -> list[tuple[str, Holder]]:
@@ -141,9 +154,7 @@ class Allocator:
 
     def _decide(self, request: Request, pools: Sequence[Pool]) -> Decision:
         tenant = request.tenant
-        own = [
-            ip for ip, hs in self._table.items() if _find(hs, tenant.key, tenant.uid) is not None
-        ]
+        own = list(self._held_by(tenant.key, tenant.uid))
         steps = [self._choose(request, family, pools, own) for family in request.families]
         ips = tuple(s.ip for s in steps)
         return Decision(
@@ -169,10 +180,9 @@ class Allocator:
                 return self._step(request, ip, pools)
         candidates = self._candidates(request, pools)
         for pool in candidates:
-            for address in pool.addresses(family):
-                ip = str(address)
-                if self._conflict(request.tenant, ip) is None:
-                    return Step(ip, pool.name, self._sharers(request.tenant, ip))
+            step = self._search(request.tenant, pool, family)
+            if step is not None:
+                return step
         raise RetryableError(_exhausted(request, family, pools, candidates), ALLOCATION_FAILED)
 
     def _candidates(self, request: Request, pools: Sequence[Pool]) -> list[Pool]:
@@ -192,6 +202,54 @@ class Allocator:
                 ALLOCATION_FAILED,
             )
         return [named]
+
+    def _search(self, tenant: Holder, pool: Pool, family: str) -> Step | None:
+        """The first address of the pool this Service may take, in pool order.
+
+        A Service that may share walks the whole pool (the first shareable address wins).
+        Any other takes the lowest freed address, else continues the walk where the last
+        pick stopped (everything before it is taken), wrapping once to stay exact.
+        """
+        if tenant.sharing_key is not None:
+            return self._first_fit(tenant, pool, pool.walk(family))
+        freed = sorted(
+            (
+                parse_ip(ip)
+                for ip in self._released
+                if _family(ip) == family and pool.contains(parse_ip(ip))
+            ),
+        )
+        for address in freed:
+            ip = str(address)
+            if self._conflict(tenant, ip) is None:
+                return Step(ip, pool.name, self._sharers(tenant, ip))
+        mark = self._walked.get((pool.name, family))
+        step = self._first_fit(tenant, pool, pool.walk(family, mark))
+        if step is None and mark is not None:
+            step = self._first_fit(tenant, pool, pool.walk(family), until=mark)
+        return step
+
+    def _first_fit(
+        self,
+        tenant: Holder,
+        pool: Pool,
+        walk: Iterable[tuple[tuple[int, int], Any]],
+        until: tuple[int, int] | None = None,
+    ) -> Step | None:
+        for position, address in walk:
+            if until is not None and position > until:
+                return None
+            ip = str(address)
+            if self._conflict(tenant, ip) is None:
+                return Step(ip, pool.name, self._sharers(tenant, ip), position)
+        return None
+
+    def _held_by(self, key: str, uid: str) -> tuple[str, ...]:
+        return tuple(
+            ip
+            for ip in self._owned.get(key, ())
+            if _find(self._table.get(ip, ()), key, uid) is not None
+        )
 
     def _unfit(self, request: Request, ip: str, pools: Sequence[Pool]) -> str | None:
         """Why this Service may not have (or keep) this address now, or None."""
@@ -234,6 +292,11 @@ class Allocator:
                 holders.append(holder)
             elif holders[index] != holder:
                 holders[index] = holder
+            self._owned.setdefault(tenant.key, {})[step.ip] = None
+            self._released.discard(step.ip)
+            if step.position is not None:
+                walked = (step.pool, _family(step.ip))
+                self._walked[walked] = max(self._walked.get(walked, step.position), step.position)
         for ip in decision.release:
             self._drop(ip, tenant.key, tenant.uid)
 
@@ -242,7 +305,13 @@ class Allocator:
         if remaining:
             self._table[ip] = remaining
         else:
-            self._table.pop(ip, None)
+            if self._table.pop(ip, None) is not None:
+                self._released.add(ip)
+        if not any(h.key == key for h in remaining):
+            owned = self._owned.get(key, {})
+            owned.pop(ip, None)
+            if not owned:
+                self._owned.pop(key, None)
 
 
 def _find(holders: Sequence[Holder], key: str, uid: str) -> int | None:

@@ -68,6 +68,19 @@ class Pool:
             if r.family == family:
                 yield from r.addresses(skips)
 
+    def walk(
+        self, family: str, after: tuple[int, int] | None = None
+    ) -> Iterator[tuple[tuple[int, int], IPAddress]]:
+        """Addresses with their position (range index, value), resuming after a position, so
+        the allocator can continue where its last pick left off instead of rescanning."""
+        skips = self.skips
+        for index, r in enumerate(self.ranges):
+            if r.family != family or (after is not None and index < after[0]):
+                continue
+            resume = after[1] if after is not None and index == after[0] else None
+            for address in r.addresses(skips, resume):
+                yield (index, int(address)), address
+
     def size(self) -> int:
         skips = self.skips
         return sum(r.size(skips) for r in self.ranges)
