@@ -8,6 +8,8 @@ import sys
 from collections.abc import Sequence
 from types import FrameType
 
+from ccm import flags
+
 
 def _sandbox(args: argparse.Namespace) -> int:
     from ccm.sandbox.server import Sandbox
@@ -41,6 +43,18 @@ def _sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run(args: argparse.Namespace) -> int:
+    from ccm import run
+
+    return run.run(args)
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from ccm import run
+
+    return run.plan(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ccm",
@@ -66,15 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sb.set_defaults(func=_sandbox)
 
-    from ccm import run
-
     rn = sub.add_parser("run", help="run the controller: reconcile LoadBalancer Services")
-    run.add_run_flags(rn)
-    rn.set_defaults(func=run.run)
+    flags.add_run_flags(rn)
+    rn.set_defaults(func=_run)
     pl = sub.add_parser("plan", help="print what the next reconcile would do for one Service")
     pl.add_argument("service", metavar="NAMESPACE/NAME")
-    run.add_common_flags(pl)
-    pl.set_defaults(func=run.plan)
+    flags.add_common_flags(pl)
+    pl.set_defaults(func=_plan)
     return parser
 
 

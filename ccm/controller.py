@@ -46,6 +46,7 @@ class ControllerConfig:
     backoff_base: float = 5.0
     backoff_cap: float = 300.0
     provider_configmap: tuple[str, str] | None = None  # (namespace, name)
+    config_poll_interval: float = 30.0
 
 
 def owns(service: JSON, load_balancer_class: str, default_class: bool) -> bool:
@@ -222,7 +223,7 @@ class Controller:
 
     def _config_loop(self) -> None:
         """Re-read the provider ConfigMap; a change re-ensures every owned Service."""
-        interval = min(30.0, self.config.resync_period)
+        interval = min(self.config.config_poll_interval, self.config.resync_period)
         while not self._stopping.wait(interval):
             try:
                 data = self._read_provider_config()

@@ -129,3 +129,26 @@ def test_discovery_lists_our_resources(kubectl) -> None:  # type: ignore[no-unty
     for name in ("services", "nodes", "leases", "endpointslices", "configmaps", "namespaces"):
         assert name in out
     assert "v1.32" in kubectl("version", "-o", "json")
+
+
+def test_external_ip_goes_from_pending_to_an_address(kubectl, loop, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The README's walk-through: apply a Service, watch the pool driver give it an IP."""
+    root = Path(__file__).resolve().parents[2] / "deploy" / "examples" / "pool"
+    from tests.integration.harness import pool_driver
+
+    kubectl("apply", "-f", str(root / "service.yaml"))
+    assert "<pending>" in kubectl("get", "svc", "web")
+    loop.start(driver=pool_driver((root / "pools.yaml").read_text()))
+    out = kubectl(
+        "wait",
+        "--for=jsonpath={.status.loadBalancer.ingress[0].ip}=192.0.2.10",
+        "service/web",
+        "--timeout=30s",
+    )
+    assert "condition met" in out
+    row = kubectl("get", "svc", "web").splitlines()[1]
+    assert "192.0.2.10" in row
+    events = kubectl("get", "events", "--field-selector", "involvedObject.name=web")
+    assert "EnsuredLoadBalancer" in events
+    kubectl("delete", "svc", "web", "--timeout=30s")
+    assert "web" not in kubectl("get", "svc", "-o", "name")

@@ -328,3 +328,47 @@ def test_finalizer_removed_by_hand_then_deleted(loop: Loop, core: client.CoreV1A
         _content_type="application/merge-patch+json",
     )
     wait_for(lambda: FINALIZER in finalizers(core, "web"), what="finalizer restored")
+
+
+def test_pools_from_a_configmap_follow_its_updates(loop: Loop, core: client.CoreV1Api) -> None:
+    def pools(addresses: str) -> dict[str, Any]:
+        return {
+            "metadata": {"name": "ccm-pools"},
+            "data": {"pools.yaml": f'pools:\n  - name: cm\n    addresses: ["{addresses}"]\n'},
+        }
+
+    core.create_namespaced_config_map("kube-system", pools("203.0.113.5/32"))
+    ctl = loop.start(provider_configmap=("kube-system", "ccm-pools"), config_poll_interval=0.2)
+    core.create_namespaced_service("default", lb("a"))
+    assert wait_for(lambda: ingress_ips(core, "a")) == ["203.0.113.5"]
+    core.create_namespaced_service("default", lb("b"))
+    wait_for(lambda: "AllocationFailed" in reasons(core, "b"), what="pool of one is full")
+    core.replace_namespaced_config_map("ccm-pools", "kube-system", pools("203.0.113.4/31"))
+    assert wait_for(lambda: ingress_ips(core, "b"), what="address from the grown pool") == [
+        "203.0.113.4"
+    ]
+    broken = pools("203.0.113.4/31")
+    broken["data"]["pools.yaml"] = "pools: [{name: cm, addresses: [not-an-address]}]"
+    core.replace_namespaced_config_map("ccm-pools", "kube-system", broken)
+    core.create_namespaced_service("default", lb("c"))
+    wait_for(lambda: "AllocationFailed" in reasons(core, "c"), what="old pools still in force")
+    assert ctl.driver.pools[0].size() == 2  # type: ignore[attr-defined]
+    assert ingress_ips(core, "a") == ["203.0.113.5"], "a bad ConfigMap must not move addresses"
+
+
+def test_shared_ip_for_services_with_the_same_key(loop: Loop, core: client.CoreV1Api) -> None:
+    loop.start()
+    key = {"metallb.io/allow-shared-ip": "dns"}
+    core.create_namespaced_service(
+        "default", lb("dns-tcp", [{"name": "dns", "port": 53, "protocol": "TCP"}], annotations=key)
+    )
+    core.create_namespaced_service(
+        "default", lb("dns-udp", [{"name": "dns", "port": 53, "protocol": "UDP"}], annotations=key)
+    )
+    tcp = wait_for(lambda: ingress_ips(core, "dns-tcp"))
+    assert wait_for(lambda: ingress_ips(core, "dns-udp")) == tcp
+    core.create_namespaced_service(
+        "default",
+        lb("other-tcp", [{"name": "dns", "port": 53, "protocol": "TCP"}], annotations=key),
+    )
+    assert wait_for(lambda: ingress_ips(core, "other-tcp")) != tcp, "overlapping port: no sharing"

@@ -1,0 +1,55 @@
+"""Command-line flags shared by `ccm run` and `ccm plan`; argparse only, so `ccm --help`
+and `ccm sandbox` start without importing the Kubernetes client."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_common_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--provider", required=True, help="driver name (see the ccm.providers entry points)"
+    )
+    p.add_argument(
+        "--cluster-name", required=True, help="cluster id: every cloud resource is tagged with it"
+    )
+    p.add_argument(
+        "--kubeconfig",
+        default=None,
+        help="kubeconfig path (default $KUBECONFIG, ~/.kube/config, then in-cluster)",
+    )
+    p.add_argument("--context", default=None, help="kubeconfig context")
+    p.add_argument(
+        "--load-balancer-class",
+        default="ccm.dev/lb",
+        help="spec.loadBalancerClass this controller owns (default ccm.dev/lb)",
+    )
+    p.add_argument(
+        "--default-class",
+        action="store_true",
+        help="also own LoadBalancer Services that have no loadBalancerClass",
+    )
+    p.add_argument(
+        "--provider-config",
+        default=None,
+        metavar="FILE",
+        help="driver configuration file (e.g. the pool driver's pools.yaml)",
+    )
+    p.add_argument(
+        "--provider-configmap",
+        default=None,
+        metavar="NAMESPACE/NAME",
+        help="ConfigMap holding the driver configuration; re-read while running",
+    )
+
+
+def add_run_flags(p: argparse.ArgumentParser) -> None:
+    add_common_flags(p)
+    p.add_argument("--workers", type=int, default=4, help="concurrent reconciles (default 4)")
+    p.add_argument(
+        "--resync-period",
+        type=float,
+        default=300.0,
+        help="seconds between full re-ensures that correct drift (default 300)",
+    )
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
