@@ -144,15 +144,7 @@ class Informer:
         raise _Stopped
 
     def _relist(self) -> None:
-        items: list[JSON] = []
-        token: str | None = None
-        while True:
-            page = self.kube.list_page(self.resource, self.page_size, token)
-            items.extend(page.get("items") or [])
-            token = (page.get("metadata") or {}).get("continue") or None
-            if not token:
-                rv = str((page.get("metadata") or {}).get("resourceVersion", ""))
-                break
+        items, rv = self.kube.list_all(self.resource, self.page_size)
         self.relists += 1
         fresh = {object_key(o): o for o in items}
         with self._lock:

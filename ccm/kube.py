@@ -62,6 +62,18 @@ class Kube:
             kwargs["_continue"] = token
         return _decode(self._list_fn(resource)(**kwargs))
 
+    def list_all(self, resource: str, page_size: int = 500) -> tuple[list[JSON], str]:
+        """Every object, page by page, and the resourceVersion to watch from."""
+        items: list[JSON] = []
+        token: str | None = None
+        while True:
+            page = self.list_page(resource, page_size, token)
+            items.extend(page.get("items") or [])
+            meta = page.get("metadata") or {}
+            token = meta.get("continue") or None
+            if not token:
+                return items, str(meta.get("resourceVersion", ""))
+
     def watch(self, resource: str, resource_version: str, timeout_seconds: int) -> Iterator[JSON]:
         """Events from one watch request; returns when the server ends the stream."""
         resp = self._list_fn(resource)(

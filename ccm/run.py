@@ -22,7 +22,7 @@ from ccm.driver import (
     UnknownProvider,
     load_driver,
 )
-from ccm.kube import JSON, Kube, api_client
+from ccm.kube import Kube, api_client
 from ccm.model import FINALIZER, ClusterInfo, InvalidServiceSpec, Node, node_is_eligible
 
 log = logging.getLogger("ccm")
@@ -101,10 +101,10 @@ def plan(args: argparse.Namespace) -> int:
         raise SystemExit(f"SERVICE: {args.service!r} must be NAMESPACE/NAME")
     kube, driver = build(args)
     cluster = ClusterInfo(args.cluster_name, args.load_balancer_class)
-    services = _list_all(kube, "services")
+    services = kube.list_all("services")[0]
     nodes = tuple(
         sorted(
-            (Node.from_json(n) for n in _list_all(kube, "nodes") if node_is_eligible(n)),
+            (Node.from_json(n) for n in kube.list_all("nodes")[0] if node_is_eligible(n)),
             key=lambda n: n.name,
         )
     )
@@ -161,14 +161,3 @@ def plan(args: argparse.Namespace) -> int:
     else:
         print(f"  would call {args.provider}.ensure and write status if it changed", file=out)
     return 0
-
-
-def _list_all(kube: Kube, resource: str) -> list[JSON]:
-    items: list[JSON] = []
-    token = None
-    while True:
-        page = kube.list_page(resource, 500, token)
-        items.extend(page.get("items") or [])
-        token = (page.get("metadata") or {}).get("continue")
-        if not token:
-            return items
