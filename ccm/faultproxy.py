@@ -27,6 +27,7 @@ raises its ordinary error (``ClientError`` with the code, after its own retries)
 from __future__ import annotations
 
 import collections
+import contextlib
 import http.client
 import json
 import random
@@ -247,10 +248,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _reset(self) -> None:
         """Drop the connection with a TCP RST and no response, as a failing LB does."""
         self.close_connection = True
-        try:
+        with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        except OSError:
-            pass
 
     def _respond(self, status: int, headers: dict[str, str], payload: bytes) -> None:
         self.send_response(status)
@@ -264,7 +263,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _connection(self) -> http.client.HTTPConnection:
         if self._upstream is None:
             proxy = self.server.proxy
-            cls = http.client.HTTPSConnection if proxy._scheme == "https" else http.client.HTTPConnection
+            cls = (
+                http.client.HTTPSConnection
+                if proxy._scheme == "https"
+                else http.client.HTTPConnection
+            )
             self._upstream = cls(proxy._netloc, timeout=proxy.upstream_timeout)
             self._upstream_used = False
         return self._upstream
@@ -410,10 +413,8 @@ class FaultProxy:
         with self._lock:
             connections = list(self._connections)
         for conn in connections:
-            try:
+            with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None

@@ -36,6 +36,19 @@ def add_common_flags(p: argparse.ArgumentParser) -> None:
         help="driver configuration file (e.g. the pool driver's pools.yaml)",
     )
     p.add_argument(
+        "--provider-setting",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a driver setting (repeatable), e.g. rates=ec2:write=2/4",
+    )
+    p.add_argument(
+        "--aws-endpoint-url",
+        default=None,
+        help="AWS endpoint (LocalStack, moto, VPC endpoint); also $AWS_ENDPOINT_URL",
+    )
+    p.add_argument("--aws-region", default=None, help="AWS region; also $AWS_REGION")
+    p.add_argument(
         "--provider-configmap",
         default=None,
         metavar="NAMESPACE/NAME",

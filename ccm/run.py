@@ -46,8 +46,18 @@ def build(args: argparse.Namespace, pool_size: int = 8) -> tuple[Kube, Driver]:
             config[path.name] = path.read_text()
         except OSError as e:
             raise SystemExit(f"--provider-config: cannot read {path}: {e.strerror}") from e
+    settings: dict[str, str] = {}
+    for item in args.provider_setting:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--provider-setting: {item!r} must be KEY=VALUE")
+        settings[key] = value
+    if args.aws_endpoint_url:
+        settings["endpoint_url"] = args.aws_endpoint_url
+    if args.aws_region:
+        settings["region"] = args.aws_region
     try:
-        driver = load_driver(args.provider, DriverOptions(cluster, config))
+        driver = load_driver(args.provider, DriverOptions(cluster, config, settings))
     except UnknownProvider as e:
         raise SystemExit(str(e)) from e
     except ValueError as e:

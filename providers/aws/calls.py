@@ -17,7 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError
+from botocore.exceptions import ClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 from tenacity import (
     Retrying,
     retry_if_exception,
@@ -26,12 +27,21 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-THROTTLING_CODES = frozenset({
-    "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests",
-    "TooManyRequestsException", "RequestThrottled", "SlowDown", "PriorRequestNotComplete",
-})
-TRANSIENT_CODES = frozenset({"InternalFailure", "InternalError", "ServiceUnavailable",
-                             "Unavailable", "RequestTimeout"})
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "TooManyRequests",
+        "TooManyRequestsException",
+        "RequestThrottled",
+        "SlowDown",
+        "PriorRequestNotComplete",
+    }
+)
+TRANSIENT_CODES = frozenset(
+    {"InternalFailure", "InternalError", "ServiceUnavailable", "Unavailable", "RequestTimeout"}
+)
 
 
 def error_code(exc: BaseException) -> str:
@@ -105,9 +115,12 @@ def family(service: str, operation: str) -> str:
 class Caller:
     """Wraps boto3 clients' operations with the bucket of their family and the retry policy."""
 
-    def __init__(self, rates: Mapping[str, tuple[float, float]] | None = None,
-                 policy: RetryPolicy | None = None,
-                 on_call: Callable[[str, str], None] | None = None) -> None:
+    def __init__(
+        self,
+        rates: Mapping[str, tuple[float, float]] | None = None,
+        policy: RetryPolicy | None = None,
+        on_call: Callable[[str, str], None] | None = None,
+    ) -> None:
         merged = {**DEFAULT_RATES, **(rates or {})}
         self._buckets = {name: TokenBucket(r, b) for name, (r, b) in merged.items()}
         self.policy = policy or RetryPolicy()
@@ -157,8 +170,14 @@ class Caller:
 def _snake(operation: str) -> str:
     out = []
     for i, ch in enumerate(operation):
-        if ch.isupper() and i and (not operation[i - 1].isupper() or
-                                   (i + 1 < len(operation) and operation[i + 1].islower())):
+        if (
+            ch.isupper()
+            and i
+            and (
+                not operation[i - 1].isupper()
+                or (i + 1 < len(operation) and operation[i + 1].islower())
+            )
+        ):
             out.append("_")
         out.append(ch.lower())
     return "".join(out)

@@ -56,10 +56,18 @@ class PortPlan:
     def config(self, spec: LoadBalancerSpec) -> str:
         o = spec.options
         hc = spec.health_check
-        return T.digest(self.node_port, self.tg_protocol, hc, o.get("hc_interval"),
-                        o.get("hc_timeout"), o.get("hc_healthy"), o.get("hc_unhealthy"),
-                        o.get("hc_success_codes"), o.get("target_group_attributes"),
-                        o.get("proxy_protocol"))
+        return T.digest(
+            self.node_port,
+            self.tg_protocol,
+            hc,
+            o.get("hc_interval"),
+            o.get("hc_timeout"),
+            o.get("hc_healthy"),
+            o.get("hc_unhealthy"),
+            o.get("hc_success_codes"),
+            o.get("target_group_attributes"),
+            o.get("proxy_protocol"),
+        )
 
 
 @dataclass
@@ -109,8 +117,14 @@ def instance_id(node: Node) -> str | None:
 class AwsDriver:
     name = "aws"
 
-    def __init__(self, cluster: ClusterInfo, clients: Mapping[str, Any], region: str,
-                 caller: Caller | None = None, prices_file: str | None = None) -> None:
+    def __init__(
+        self,
+        cluster: ClusterInfo,
+        clients: Mapping[str, Any],
+        region: str,
+        caller: Caller | None = None,
+        prices_file: str | None = None,
+    ) -> None:
         self.cluster = cluster
         self.ec2 = clients["ec2"]
         self.elbv2 = clients["elbv2"]
@@ -139,8 +153,11 @@ class AwsDriver:
         spec = parse_service(service, cluster)
         ingress = ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
         hostnames = tuple(str(i.get("hostname")) for i in ingress if i.get("hostname"))
-        return replace(spec, options={**spec.options, "status_hostnames": hostnames},
-                       observed_options=(*spec.observed_options, "status_hostnames"))
+        return replace(
+            spec,
+            options={**spec.options, "status_hostnames": hostnames},
+            observed_options=(*spec.observed_options, "status_hostnames"),
+        )
 
     # ------------------------------------------------------------ discovery
 
@@ -153,8 +170,11 @@ class AwsDriver:
         while True:
             kwargs: dict[str, Any] = {
                 "TagFilters": filters,
-                "ResourceTypeFilters": ["elasticloadbalancing:loadbalancer",
-                                        "elasticloadbalancing:targetgroup", "ec2:security-group"],
+                "ResourceTypeFilters": [
+                    "elasticloadbalancing:loadbalancer",
+                    "elasticloadbalancing:targetgroup",
+                    "ec2:security-group",
+                ],
             }
             if token:
                 kwargs["PaginationToken"] = token
@@ -189,19 +209,28 @@ class AwsDriver:
             if ids:
                 subnets += self._call(self.ec2, "DescribeSubnets", SubnetIds=ids)["Subnets"]
             if names:
-                subnets += self._call(self.ec2, "DescribeSubnets", Filters=[
-                    {"Name": "tag:Name", "Values": names}])["Subnets"]
+                subnets += self._call(
+                    self.ec2, "DescribeSubnets", Filters=[{"Name": "tag:Name", "Values": names}]
+                )["Subnets"]
             if len(subnets) < len(named):
                 raise RetryableError(
                     f"aws-load-balancer-subnets: found {len(subnets)} of {len(named)} subnets "
-                    f"named {', '.join(named)}")
+                    f"named {', '.join(named)}"
+                )
         else:
-            role = "kubernetes.io/role/internal-elb" if spec.scheme == "internal" \
+            role = (
+                "kubernetes.io/role/internal-elb"
+                if spec.scheme == "internal"
                 else "kubernetes.io/role/elb"
-            subnets = self._call(self.ec2, "DescribeSubnets", Filters=[
-                {"Name": f"tag:{role}", "Values": ["1", ""]},
-                {"Name": f"tag:{T.cluster_tag(self.cid)}", "Values": ["owned", "shared"]},
-            ])["Subnets"]
+            )
+            subnets = self._call(
+                self.ec2,
+                "DescribeSubnets",
+                Filters=[
+                    {"Name": f"tag:{role}", "Values": ["1", ""]},
+                    {"Name": f"tag:{T.cluster_tag(self.cid)}", "Values": ["owned", "shared"]},
+                ],
+            )["Subnets"]
             per_az: dict[str, dict[str, Any]] = {}
             for s in sorted(subnets, key=lambda s: s["SubnetId"]):
                 per_az.setdefault(s["AvailabilityZone"], s)
@@ -210,7 +239,8 @@ class AwsDriver:
                 raise RetryableError(
                     f"no subnets found for a {spec.scheme} load balancer: tag subnets with "
                     f"{role}=1 and {T.cluster_tag(self.cid)}, or set "
-                    "service.beta.kubernetes.io/aws-load-balancer-subnets")
+                    "service.beta.kubernetes.io/aws-load-balancer-subnets"
+                )
         vpcs = {s["VpcId"] for s in subnets}
         if len(vpcs) != 1:
             raise RetryableError(f"subnets span several VPCs: {', '.join(sorted(vpcs))}")
@@ -230,17 +260,30 @@ class AwsDriver:
             sg = cached[1]
         else:
             name = T.backend_sg_name(self.cid)
-            groups = self._call(self.ec2, "DescribeSecurityGroups", Filters=[
-                {"Name": "group-name", "Values": [name]},
-                {"Name": "vpc-id", "Values": [vpc]}])["SecurityGroups"]
+            groups = self._call(
+                self.ec2,
+                "DescribeSecurityGroups",
+                Filters=[
+                    {"Name": "group-name", "Values": [name]},
+                    {"Name": "vpc-id", "Values": [vpc]},
+                ],
+            )["SecurityGroups"]
             if groups:
                 sg = groups[0]["GroupId"]
             else:
-                sg = self._call(self.ec2, "CreateSecurityGroup", GroupName=name, VpcId=vpc,
-                                Description=f"ccm: load balancers of cluster {self.cid}",
-                                TagSpecifications=[{"ResourceType": "security-group",
-                                                    "Tags": T.as_aws(T.cluster_tags(
-                                                        self.cid, "backend-sg"))}])["GroupId"]
+                sg = self._call(
+                    self.ec2,
+                    "CreateSecurityGroup",
+                    GroupName=name,
+                    VpcId=vpc,
+                    Description=f"ccm: load balancers of cluster {self.cid}",
+                    TagSpecifications=[
+                        {
+                            "ResourceType": "security-group",
+                            "Tags": T.as_aws(T.cluster_tags(self.cid, "backend-sg")),
+                        }
+                    ],
+                )["GroupId"]
             with self._lock:
                 self._backend_sg = (vpc, sg)
         self._authorize_nodes(sg, nodes)
@@ -263,10 +306,22 @@ class AwsDriver:
                 node_groups.update(tagged[:1] if len(tagged) > 1 else tagged)
         for node_sg in sorted(node_groups - known):
             try:
-                self._call(self.ec2, "AuthorizeSecurityGroupIngress", GroupId=node_sg,
-                           IpPermissions=[{"IpProtocol": "-1", "UserIdGroupPairs": [
-                               {"GroupId": backend,
-                                "Description": f"ccm load balancers of {self.cid}"}]}])
+                self._call(
+                    self.ec2,
+                    "AuthorizeSecurityGroupIngress",
+                    GroupId=node_sg,
+                    IpPermissions=[
+                        {
+                            "IpProtocol": "-1",
+                            "UserIdGroupPairs": [
+                                {
+                                    "GroupId": backend,
+                                    "Description": f"ccm load balancers of {self.cid}",
+                                }
+                            ],
+                        }
+                    ],
+                )
             except ClientError as e:
                 if error_code(e) != "InvalidPermission.Duplicate":
                     raise
@@ -279,11 +334,15 @@ class AwsDriver:
         v4 = [r for r in spec.source_ranges if ipaddress.ip_network(r, strict=False).version == 4]
         v6 = [r for r in spec.source_ranges if ipaddress.ip_network(r, strict=False).version == 6]
         for plan in port_plans(spec):
-            protos = {"TCP_UDP": ["tcp", "udp"], "UDP": ["udp"]}.get(plan.listener_protocol,
-                                                                      ["tcp"])
+            protos = {"TCP_UDP": ["tcp", "udp"], "UDP": ["udp"]}.get(
+                plan.listener_protocol, ["tcp"]
+            )
             for proto in protos:
-                perm: dict[str, Any] = {"IpProtocol": proto, "FromPort": plan.port,
-                                        "ToPort": plan.port}
+                perm: dict[str, Any] = {
+                    "IpProtocol": proto,
+                    "FromPort": plan.port,
+                    "ToPort": plan.port,
+                }
                 if v4:
                     perm["IpRanges"] = [{"CidrIp": c} for c in v4]
                 if v6:
@@ -291,29 +350,45 @@ class AwsDriver:
                 perms.append(perm)
         return perms
 
-    def _frontend_group(self, spec: LoadBalancerSpec, vpc: str, ident: str,
-                        existing: Mapping[str, Mapping[str, str]]) -> str:
+    def _frontend_group(
+        self,
+        spec: LoadBalancerSpec,
+        vpc: str,
+        ident: str,
+        existing: Mapping[str, Mapping[str, str]],
+    ) -> str:
         perms = self._ingress_permissions(spec)
         config = T.digest(perms)
-        mine = [sg for sg, tags in existing.items()
-                if tags.get(T.TAG_ROLE) == "frontend-sg" and tags.get(T.TAG_IDENTITY) == ident]
+        mine = [
+            sg
+            for sg, tags in existing.items()
+            if tags.get(T.TAG_ROLE) == "frontend-sg" and tags.get(T.TAG_IDENTITY) == ident
+        ]
         tags = T.service_tags(self.cid, spec.service, ident, "frontend-sg", spec.tags)
         tags[T.TAG_CONFIG] = config
         if not mine:
-            sg = self._call(self.ec2, "CreateSecurityGroup",
-                            GroupName=T.frontend_sg_name(self.cid, spec.service.uid, ident),
-                            VpcId=vpc, Description=f"ccm: frontend of {spec.service.key}",
-                            TagSpecifications=[{"ResourceType": "security-group",
-                                                "Tags": T.as_aws(tags)}])["GroupId"]
+            sg = self._call(
+                self.ec2,
+                "CreateSecurityGroup",
+                GroupName=T.frontend_sg_name(self.cid, spec.service.uid, ident),
+                VpcId=vpc,
+                Description=f"ccm: frontend of {spec.service.key}",
+                TagSpecifications=[{"ResourceType": "security-group", "Tags": T.as_aws(tags)}],
+            )["GroupId"]
             if perms:
-                self._call(self.ec2, "AuthorizeSecurityGroupIngress", GroupId=sg,
-                           IpPermissions=perms)
+                self._call(
+                    self.ec2, "AuthorizeSecurityGroupIngress", GroupId=sg, IpPermissions=perms
+                )
             return str(sg)
         sg = mine[0]
         if existing[sg].get(T.TAG_CONFIG) != config:
             self._sync_rules(sg, perms)
-            self._call(self.ec2, "CreateTags", Resources=[sg],
-                       Tags=[{"Key": T.TAG_CONFIG, "Value": config}])
+            self._call(
+                self.ec2,
+                "CreateTags",
+                Resources=[sg],
+                Tags=[{"Key": T.TAG_CONFIG, "Value": config}],
+            )
         return sg
 
     def _sync_rules(self, sg: str, want: list[dict[str, Any]]) -> None:
@@ -322,11 +397,13 @@ class AwsDriver:
         desired = _flatten(want)
         add, remove = desired - have, have - desired
         if add:
-            self._call(self.ec2, "AuthorizeSecurityGroupIngress", GroupId=sg,
-                       IpPermissions=_unflatten(add))
+            self._call(
+                self.ec2, "AuthorizeSecurityGroupIngress", GroupId=sg, IpPermissions=_unflatten(add)
+            )
         if remove:
-            self._call(self.ec2, "RevokeSecurityGroupIngress", GroupId=sg,
-                       IpPermissions=_unflatten(remove))
+            self._call(
+                self.ec2, "RevokeSecurityGroupIngress", GroupId=sg, IpPermissions=_unflatten(remove)
+            )
 
     # ------------------------------------------------------------ ensure
 
@@ -343,19 +420,29 @@ class AwsDriver:
         if dns in spec.options.get("status_hostnames", ()):
             self._delete_identities(found, keep=ident)
         elif stale:
-            log.info("%s: replacement %s is up; the old one goes once status shows it",
-                     spec.service.key, lb.get("LoadBalancerName"))
+            log.info(
+                "%s: replacement %s is up; the old one goes once status shows it",
+                spec.service.key,
+                lb.get("LoadBalancerName"),
+            )
         return LoadBalancerStatus(ingress=(IngressPoint(hostname=dns),))
 
     def _lb_config(self, spec: LoadBalancerSpec, subnets: list[str], groups: list[str]) -> str:
         o = spec.options
-        return T.digest(subnets, groups, o.get("attributes"), o.get("cross_zone"),
-                        o.get("ip_address_type"), o.get("ssl_negotiation_policy"),
-                        o.get("alpn_policy"), [(p.port, p.listener_protocol, p.certificates)
-                                               for p in port_plans(spec)])
+        return T.digest(
+            subnets,
+            groups,
+            o.get("attributes"),
+            o.get("cross_zone"),
+            o.get("ip_address_type"),
+            o.get("ssl_negotiation_policy"),
+            o.get("alpn_policy"),
+            [(p.port, p.listener_protocol, p.certificates) for p in port_plans(spec)],
+        )
 
-    def _create(self, spec: LoadBalancerSpec, nodes: list[Node], ident: str,
-                found: Found) -> dict[str, Any]:
+    def _create(
+        self, spec: LoadBalancerSpec, nodes: list[Node], ident: str, found: Found
+    ) -> dict[str, Any]:
         """Create the whole set; on a permanent failure remove what this call created."""
         created: list[tuple[str, str]] = []
         try:
@@ -376,8 +463,14 @@ class AwsDriver:
             except ClientError as e:
                 log.warning("rollback of %s %s failed: %s", kind, ident, e)
 
-    def _build(self, spec: LoadBalancerSpec, nodes: list[Node], ident: str, found: Found,
-               created: list[tuple[str, str]]) -> dict[str, Any]:
+    def _build(
+        self,
+        spec: LoadBalancerSpec,
+        nodes: list[Node],
+        ident: str,
+        found: Found,
+        created: list[tuple[str, str]],
+    ) -> dict[str, Any]:
         o = spec.options
         subnets, vpc = self._subnets_for(spec)
         groups = list(o.get("security_groups") or ())
@@ -392,17 +485,24 @@ class AwsDriver:
         tags = T.service_tags(self.cid, spec.service, ident, "load-balancer", spec.tags)
         tags[T.TAG_CONFIG] = self._lb_config(spec, subnets, groups)
         kwargs: dict[str, Any] = {
-            "Name": name, "Type": "application" if spec.kind == "alb" else "network",
-            "Scheme": spec.scheme, "Tags": T.as_aws(tags), "SecurityGroups": groups,
+            "Name": name,
+            "Type": "application" if spec.kind == "alb" else "network",
+            "Scheme": spec.scheme,
+            "Tags": T.as_aws(tags),
+            "SecurityGroups": groups,
             "IpAddressType": o.get("ip_address_type") or "ipv4",
         }
         eips = list(o.get("eip_allocations") or ())
         private = list(o.get("private_ipv4_addresses") or ())
         if eips or private:
             kwargs["SubnetMappings"] = [
-                {"SubnetId": s, **({"AllocationId": eips[i]} if eips else {}),
-                 **({"PrivateIPv4Address": private[i]} if private else {})}
-                for i, s in enumerate(subnets)]
+                {
+                    "SubnetId": s,
+                    **({"AllocationId": eips[i]} if eips else {}),
+                    **({"PrivateIPv4Address": private[i]} if private else {}),
+                }
+                for i, s in enumerate(subnets)
+            ]
         else:
             kwargs["Subnets"] = subnets
         try:
@@ -410,8 +510,7 @@ class AwsDriver:
         except ClientError as e:
             if error_code(e) != "DuplicateLoadBalancerName":
                 raise _permanent(e) from e
-            lb = self._call(self.elbv2, "DescribeLoadBalancers",
-                            Names=[name])["LoadBalancers"][0]
+            lb = self._call(self.elbv2, "DescribeLoadBalancers", Names=[name])["LoadBalancers"][0]
         else:
             created.append(("lb", lb["LoadBalancerArn"]))
         self._apply_lb_attributes(spec, lb["LoadBalancerArn"])
@@ -426,8 +525,12 @@ class AwsDriver:
         if spec.options.get("cross_zone") is not None:
             attrs["load_balancing.cross_zone.enabled"] = str(spec.options["cross_zone"]).lower()
         if attrs:
-            self._call(self.elbv2, "ModifyLoadBalancerAttributes", LoadBalancerArn=arn,
-                       Attributes=[{"Key": k, "Value": v} for k, v in sorted(attrs.items())])
+            self._call(
+                self.elbv2,
+                "ModifyLoadBalancerAttributes",
+                LoadBalancerArn=arn,
+                Attributes=[{"Key": k, "Value": v} for k, v in sorted(attrs.items())],
+            )
 
     def _targets(self, spec: LoadBalancerSpec, nodes: Iterable[Node]) -> list[str]:
         want = dict(spec.options.get("target_node_labels") or ())
@@ -462,29 +565,49 @@ class AwsDriver:
             kwargs["HealthCheckTimeoutSeconds"] = int(o["hc_timeout"])
         return kwargs
 
-    def _create_tg(self, spec: LoadBalancerSpec, ident: str, plan: PortPlan, vpc: str,
-                   targets: list[str], created: list[tuple[str, str]]) -> str:
+    def _create_tg(
+        self,
+        spec: LoadBalancerSpec,
+        ident: str,
+        plan: PortPlan,
+        vpc: str,
+        targets: list[str],
+        created: list[tuple[str, str]],
+    ) -> str:
         tags = T.service_tags(self.cid, spec.service, ident, "target-group", spec.tags)
         tags[T.TAG_CONFIG] = plan.config(spec)
         tags[T.TAG_PORT] = str(plan.port)
         tags["ccm.dev/targets"] = T.digest(targets)
-        tg = self._call(self.elbv2, "CreateTargetGroup",
-                        Name=T.tg_name(self.cid, spec.service.uid, ident, plan.port,
-                                       plan.listener_protocol),
-                        Protocol=plan.tg_protocol, Port=plan.node_port, VpcId=vpc,
-                        TargetType="instance", Tags=T.as_aws(tags),
-                        **self._tg_kwargs(spec, plan))["TargetGroups"][0]
+        tg = self._call(
+            self.elbv2,
+            "CreateTargetGroup",
+            Name=T.tg_name(self.cid, spec.service.uid, ident, plan.port, plan.listener_protocol),
+            Protocol=plan.tg_protocol,
+            Port=plan.node_port,
+            VpcId=vpc,
+            TargetType="instance",
+            Tags=T.as_aws(tags),
+            **self._tg_kwargs(spec, plan),
+        )["TargetGroups"][0]
         arn = str(tg["TargetGroupArn"])
         created.append(("tg", arn))
         attrs = dict(spec.options.get("target_group_attributes") or ())
         if spec.options.get("proxy_protocol"):
             attrs["proxy_protocol_v2.enabled"] = "true"
         if attrs:
-            self._call(self.elbv2, "ModifyTargetGroupAttributes", TargetGroupArn=arn,
-                       Attributes=[{"Key": k, "Value": v} for k, v in sorted(attrs.items())])
+            self._call(
+                self.elbv2,
+                "ModifyTargetGroupAttributes",
+                TargetGroupArn=arn,
+                Attributes=[{"Key": k, "Value": v} for k, v in sorted(attrs.items())],
+            )
         if targets:
-            self._call(self.elbv2, "RegisterTargets", TargetGroupArn=arn,
-                       Targets=[{"Id": i, "Port": plan.node_port} for i in targets])
+            self._call(
+                self.elbv2,
+                "RegisterTargets",
+                TargetGroupArn=arn,
+                Targets=[{"Id": i, "Port": plan.node_port} for i in targets],
+            )
         return arn
 
     def _listener_kwargs(self, spec: LoadBalancerSpec, plan: PortPlan) -> dict[str, Any]:
@@ -497,26 +620,33 @@ class AwsDriver:
                 kwargs["AlpnPolicy"] = [spec.options["alpn_policy"]]
         return kwargs
 
-    def _create_listener(self, spec: LoadBalancerSpec, lb: str, plan: PortPlan, tg: str,
-                         ident: str) -> None:
+    def _create_listener(
+        self, spec: LoadBalancerSpec, lb: str, plan: PortPlan, tg: str, ident: str
+    ) -> None:
         tags = T.service_tags(self.cid, spec.service, ident, "listener", spec.tags)
         try:
-            self._call(self.elbv2, "CreateListener", LoadBalancerArn=lb,
-                       DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}],
-                       Tags=T.as_aws(tags), **self._listener_kwargs(spec, plan))
+            self._call(
+                self.elbv2,
+                "CreateListener",
+                LoadBalancerArn=lb,
+                DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}],
+                Tags=T.as_aws(tags),
+                **self._listener_kwargs(spec, plan),
+            )
         except ClientError as e:
             raise _permanent(e) from e
 
     # ------------------------------------------------------------ converge
 
-    def _converge(self, spec: LoadBalancerSpec, nodes: list[Node], ident: str, arn: str,
-                  found: Found) -> dict[str, Any]:
-        lb = self._call(self.elbv2, "DescribeLoadBalancers",
-                        LoadBalancerArns=[arn])["LoadBalancers"][0]
+    def _converge(
+        self, spec: LoadBalancerSpec, nodes: list[Node], ident: str, arn: str, found: Found
+    ) -> dict[str, Any]:
+        lb = self._call(self.elbv2, "DescribeLoadBalancers", LoadBalancerArns=[arn])[
+            "LoadBalancers"
+        ][0]
         listeners = self._call(self.elbv2, "DescribeListeners", LoadBalancerArn=arn)["Listeners"]
         by_port = {int(li["Port"]): li for li in listeners}
-        mine_tgs = {a: t for a, t in found.target_groups.items()
-                    if t.get(T.TAG_IDENTITY) == ident}
+        mine_tgs = {a: t for a, t in found.target_groups.items() if t.get(T.TAG_IDENTITY) == ident}
         tg_by_port = {int(t.get(T.TAG_PORT, 0)): a for a, t in mine_tgs.items()}
         targets = self._targets(spec, nodes)
         plans = {p.port: p for p in port_plans(spec)}
@@ -531,12 +661,18 @@ class AwsDriver:
             listener = by_port.get(port)
             if listener is None:
                 self._create_listener(spec, arn, plan, tg, ident)
-            elif (listener["Protocol"] != plan.listener_protocol
-                  or _forward_target(listener) != tg
-                  or _cert(listener) != (plan.certificates[:1] or None)):
-                self._call(self.elbv2, "ModifyListener", ListenerArn=listener["ListenerArn"],
-                           DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}],
-                           **self._listener_kwargs(spec, plan))
+            elif (
+                listener["Protocol"] != plan.listener_protocol
+                or _forward_target(listener) != tg
+                or _cert(listener) != (plan.certificates[:1] or None)
+            ):
+                self._call(
+                    self.elbv2,
+                    "ModifyListener",
+                    ListenerArn=listener["ListenerArn"],
+                    DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}],
+                    **self._listener_kwargs(spec, plan),
+                )
         for port, listener in by_port.items():
             if port not in plans:
                 self._call(self.elbv2, "DeleteListener", ListenerArn=listener["ListenerArn"])
@@ -546,48 +682,82 @@ class AwsDriver:
         groups = list(lb.get("SecurityGroups") or [])
         if not spec.options.get("security_groups"):
             front = self._frontend_group(spec, vpc, ident, found.security_groups)
-            want = [front] + ([self._backend_group(vpc, nodes)]
-                              if spec.options.get("manage_backend_sg_rules", True) else [])
+            want = [front] + (
+                [self._backend_group(vpc, nodes)]
+                if spec.options.get("manage_backend_sg_rules", True)
+                else []
+            )
         else:
             want = list(spec.options["security_groups"])
         if sorted(groups) != sorted(want):
             self._call(self.elbv2, "SetSecurityGroups", LoadBalancerArn=arn, SecurityGroups=want)
-        config = self._lb_config(spec, sorted(z["SubnetId"] for z in lb.get(
-            "AvailabilityZones") or []), want)
+        config = self._lb_config(
+            spec, sorted(z["SubnetId"] for z in lb.get("AvailabilityZones") or []), want
+        )
         if found.load_balancers[arn].get(T.TAG_CONFIG) != config:
-            if (lb.get("IpAddressType") or "ipv4") != (spec.options.get("ip_address_type")
-                                                       or "ipv4"):
-                self._call(self.elbv2, "SetIpAddressType", LoadBalancerArn=arn,
-                           IpAddressType=spec.options.get("ip_address_type") or "ipv4")
+            if (lb.get("IpAddressType") or "ipv4") != (
+                spec.options.get("ip_address_type") or "ipv4"
+            ):
+                self._call(
+                    self.elbv2,
+                    "SetIpAddressType",
+                    LoadBalancerArn=arn,
+                    IpAddressType=spec.options.get("ip_address_type") or "ipv4",
+                )
             self._apply_lb_attributes(spec, arn)
-            self._call(self.elbv2, "AddTags", ResourceArns=[arn],
-                       Tags=[{"Key": T.TAG_CONFIG, "Value": config}])
+            self._call(
+                self.elbv2,
+                "AddTags",
+                ResourceArns=[arn],
+                Tags=[{"Key": T.TAG_CONFIG, "Value": config}],
+            )
         return dict(lb)
 
-    def _converge_tg(self, spec: LoadBalancerSpec, plan: PortPlan, arn: str,
-                     tags: Mapping[str, str], targets: list[str]) -> None:
+    def _converge_tg(
+        self,
+        spec: LoadBalancerSpec,
+        plan: PortPlan,
+        arn: str,
+        tags: Mapping[str, str],
+        targets: list[str],
+    ) -> None:
         updates: dict[str, str] = {}
         config = plan.config(spec)
         if tags.get(T.TAG_CONFIG) != config:
-            self._call(self.elbv2, "ModifyTargetGroup", TargetGroupArn=arn,
-                       **self._tg_kwargs(spec, plan))
+            self._call(
+                self.elbv2, "ModifyTargetGroup", TargetGroupArn=arn, **self._tg_kwargs(spec, plan)
+            )
             updates[T.TAG_CONFIG] = config
         digest = T.digest(targets)
         if tags.get("ccm.dev/targets") != digest or tags.get(T.TAG_CONFIG) != config:
             health = self._call(self.elbv2, "DescribeTargetHealth", TargetGroupArn=arn)
-            have = {(d["Target"]["Id"], int(d["Target"].get("Port", 0)))
-                    for d in health.get("TargetHealthDescriptions", [])}
+            have = {
+                (d["Target"]["Id"], int(d["Target"].get("Port", 0)))
+                for d in health.get("TargetHealthDescriptions", [])
+            }
             want = {(i, plan.node_port) for i in targets}
             if want - have:  # register new targets before deregistering old ones
-                self._call(self.elbv2, "RegisterTargets", TargetGroupArn=arn,
-                           Targets=[{"Id": i, "Port": p} for i, p in sorted(want - have)])
+                self._call(
+                    self.elbv2,
+                    "RegisterTargets",
+                    TargetGroupArn=arn,
+                    Targets=[{"Id": i, "Port": p} for i, p in sorted(want - have)],
+                )
             if have - want:
-                self._call(self.elbv2, "DeregisterTargets", TargetGroupArn=arn,
-                           Targets=[{"Id": i, "Port": p} for i, p in sorted(have - want)])
+                self._call(
+                    self.elbv2,
+                    "DeregisterTargets",
+                    TargetGroupArn=arn,
+                    Targets=[{"Id": i, "Port": p} for i, p in sorted(have - want)],
+                )
             updates["ccm.dev/targets"] = digest
         if updates:
-            self._call(self.elbv2, "AddTags", ResourceArns=[arn],
-                       Tags=[{"Key": k, "Value": v} for k, v in updates.items()])
+            self._call(
+                self.elbv2,
+                "AddTags",
+                ResourceArns=[arn],
+                Tags=[{"Key": k, "Value": v} for k, v in updates.items()],
+            )
 
     # ------------------------------------------------------------ delete
 
@@ -597,6 +767,7 @@ class AwsDriver:
     def _delete_identities(self, found: Found, keep: str | None) -> None:
         """Load balancers first (their listeners go with them), then target groups, then
         frontend groups, which AWS frees only once the load balancer's ENIs are gone."""
+
         def doomed(tags: Mapping[str, str]) -> bool:
             return keep is None or tags.get(T.TAG_IDENTITY) != keep
 
@@ -635,16 +806,25 @@ class AwsDriver:
 
     def inventory(self) -> Iterable[OwnedResource]:
         found = self._find()
-        for kind, items in (("load-balancer", found.load_balancers),
-                            ("target-group", found.target_groups),
-                            ("security-group", found.security_groups)):
+        for kind, items in (
+            ("load-balancer", found.load_balancers),
+            ("target-group", found.target_groups),
+            ("security-group", found.security_groups),
+        ):
             for rid, tags in items.items():
                 uid = tags.get(T.TAG_UID)
                 ns, _, name = tags.get(T.TAG_SERVICE, "").partition("/")
                 owner = ServiceRef(ns, name, uid) if uid else None
-                yield OwnedResource(provider="aws", kind=kind, id=rid, cluster=self.cid,
-                                    owner=owner, identity=(tags.get(T.TAG_IDENTITY, ""),),
-                                    shared=owner is None, details=dict(tags))
+                yield OwnedResource(
+                    provider="aws",
+                    kind=kind,
+                    id=rid,
+                    cluster=self.cid,
+                    owner=owner,
+                    identity=(tags.get(T.TAG_IDENTITY, ""),),
+                    shared=owner is None,
+                    details=dict(tags),
+                )
 
     def prices(self) -> PriceBook:
         return load_prices(self.region, self.prices_file)
@@ -670,8 +850,11 @@ def _cert(listener: Mapping[str, Any]) -> tuple[str, ...] | None:
 def _flatten(perms: Iterable[Mapping[str, Any]]) -> set[tuple[str, int, int, str]]:
     out = set()
     for p in perms:
-        proto, lo, hi = str(p.get("IpProtocol")), int(p.get("FromPort", -1)), int(
-            p.get("ToPort", -1))
+        proto, lo, hi = (
+            str(p.get("IpProtocol")),
+            int(p.get("FromPort", -1)),
+            int(p.get("ToPort", -1)),
+        )
         for r in p.get("IpRanges") or []:
             out.add((proto, lo, hi, str(r["CidrIp"])))
         for r in p.get("Ipv6Ranges") or []:
@@ -682,7 +865,10 @@ def _flatten(perms: Iterable[Mapping[str, Any]]) -> set[tuple[str, int, int, str
 def _unflatten(rules: Iterable[tuple[str, int, int, str]]) -> list[dict[str, Any]]:
     out = []
     for proto, lo, hi, cidr in sorted(rules):
-        rng = ({"Ipv6Ranges": [{"CidrIpv6": cidr}]} if ":" in cidr
-               else {"IpRanges": [{"CidrIp": cidr}]})
+        rng = (
+            {"Ipv6Ranges": [{"CidrIpv6": cidr}]}
+            if ":" in cidr
+            else {"IpRanges": [{"CidrIp": cidr}]}
+        )
         out.append({"IpProtocol": proto, "FromPort": lo, "ToPort": hi, **rng})
     return out

@@ -14,8 +14,9 @@ from providers.aws.driver import AwsDriver
 
 # botocore's own retries are off: providers.aws.calls retries under its token buckets,
 # so one policy decides and every attempt is counted.
-BOTO_CONFIG = Config(retries={"total_max_attempts": 1, "mode": "standard"},
-                     connect_timeout=5, read_timeout=30)
+BOTO_CONFIG = Config(
+    retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=30
+)
 
 
 def clients(endpoint_url: str | None, region: str) -> dict[str, Any]:
@@ -25,12 +26,14 @@ def clients(endpoint_url: str | None, region: str) -> dict[str, Any]:
         kwargs["endpoint_url"] = endpoint_url
         if session.get_credentials() is None:  # moto / LocalStack accept any credentials
             kwargs.update(aws_access_key_id="test", aws_secret_access_key="test")
-    return {name: session.client(name, **kwargs)  # type: ignore[call-overload]
-            for name in ("ec2", "elbv2", "resourcegroupstaggingapi")}
+    return {
+        name: session.client(name, **kwargs)
+        for name in ("ec2", "elbv2", "resourcegroupstaggingapi")
+    }
 
 
 def _rates(text: str) -> dict[str, tuple[float, float]]:
-    """"elasticloadbalancing:write=2/4,ec2:read=10/20" → {family: (rate, burst)}."""
+    """ "elasticloadbalancing:write=2/4,ec2:read=10/20" → {family: (rate, burst)}."""
     out: dict[str, tuple[float, float]] = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         fam, _, value = part.partition("=")
@@ -38,16 +41,23 @@ def _rates(text: str) -> dict[str, tuple[float, float]]:
         try:
             out[fam] = (float(rate), float(burst or rate))
         except ValueError as e:
-            raise ValueError(f"aws rate {part!r}: expected FAMILY=RATE/BURST, e.g. "
-                             "elasticloadbalancing:write=5/10") from e
+            raise ValueError(
+                f"aws rate {part!r}: expected FAMILY=RATE/BURST, e.g. "
+                "elasticloadbalancing:write=5/10"
+            ) from e
     return out
 
 
 def make_driver(options: DriverOptions) -> AwsDriver:
     s = options.settings
-    region = str(s.get("region") or os.environ.get("AWS_REGION")
-                 or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1")
+    region = str(
+        s.get("region")
+        or os.environ.get("AWS_REGION")
+        or os.environ.get("AWS_DEFAULT_REGION")
+        or "us-east-1"
+    )
     endpoint = s.get("endpoint_url") or os.environ.get("AWS_ENDPOINT_URL") or None
     caller = Caller(rates=_rates(str(s.get("rates", ""))))
-    return AwsDriver(options.cluster, clients(endpoint, region), region, caller,
-                     prices_file=s.get("prices_file"))
+    return AwsDriver(
+        options.cluster, clients(endpoint, region), region, caller, prices_file=s.get("prices_file")
+    )

@@ -53,24 +53,31 @@ def backend_sg_name(cluster: str) -> str:
     return f"ccm-{digest(cluster)}-backend"
 
 
-def service_tags(cluster: str, ref: ServiceRef, identity: str, role: str,
-                 extra: Iterable[tuple[str, str]] = ()) -> dict[str, str]:
+def service_tags(
+    cluster: str, ref: ServiceRef, identity: str, role: str, extra: Iterable[tuple[str, str]] = ()
+) -> dict[str, str]:
     tags = dict(extra)
-    tags.update({
-        cluster_tag(cluster): "owned",
-        TAG_CLUSTER: cluster,
-        TAG_UID: ref.uid,
-        TAG_SERVICE: ref.key,
-        TAG_IDENTITY: identity,
-        TAG_ROLE: role,
-        MANAGED_BY[0]: MANAGED_BY[1],
-    })
+    tags.update(
+        {
+            cluster_tag(cluster): "owned",
+            TAG_CLUSTER: cluster,
+            TAG_UID: ref.uid,
+            TAG_SERVICE: ref.key,
+            TAG_IDENTITY: identity,
+            TAG_ROLE: role,
+            MANAGED_BY[0]: MANAGED_BY[1],
+        }
+    )
     return tags
 
 
 def cluster_tags(cluster: str, role: str) -> dict[str, str]:
-    return {cluster_tag(cluster): "owned", TAG_CLUSTER: cluster, TAG_ROLE: role,
-            MANAGED_BY[0]: MANAGED_BY[1]}
+    return {
+        cluster_tag(cluster): "owned",
+        TAG_CLUSTER: cluster,
+        TAG_ROLE: role,
+        MANAGED_BY[0]: MANAGED_BY[1],
+    }
 
 
 def as_aws(tags: Mapping[str, str]) -> list[dict[str, str]]:

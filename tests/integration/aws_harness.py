@@ -1,0 +1,62 @@
+"""moto server + fault proxy + seeded VPC, and the AWS driver pointed at them."""
+
+from __future__ import annotations
+
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from moto.server import ThreadedMotoServer
+
+from ccm.driver import DriverOptions
+from ccm.faultproxy import FaultProxy
+from ccm.model import ClusterInfo
+from providers.aws.driver import AwsDriver
+from providers.aws.factory import clients, make_driver
+from providers.aws.seed import SeededCluster, node_objects, seed_cluster
+from providers.aws.tags import cluster_tag
+
+CLUSTER = ClusterInfo("aws-test", "ccm.dev/lb")
+REGION = "us-east-1"
+
+
+@dataclass
+class AwsWorld:
+    moto_url: str
+    proxy: FaultProxy
+    seeded: SeededCluster
+    raw: dict[str, Any]  # boto3 clients straight to moto: the test's own view of the cloud
+
+    def driver(self) -> AwsDriver:
+        return make_driver(DriverOptions(CLUSTER, settings={"endpoint_url": self.proxy.url,
+                                                            "region": REGION}))
+
+    def nodes(self) -> list[dict[str, Any]]:
+        return node_objects(self.seeded)
+
+    def tagged(self) -> list[tuple[str, dict[str, str]]]:
+        """Every ELBv2/EC2 resource tagged for the cluster, as the leak check sees it."""
+        out = []
+        pages = self.raw["resourcegroupstaggingapi"].get_paginator("get_resources").paginate(
+            TagFilters=[{"Key": cluster_tag(CLUSTER.name), "Values": ["owned"]}])
+        for page in pages:
+            for item in page["ResourceTagMappingList"]:
+                out.append((item["ResourceARN"], {t["Key"]: t["Value"] for t in item["Tags"]}))
+        return out
+
+
+@pytest.fixture
+def aws() -> Iterator[AwsWorld]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://127.0.0.1:{port}"
+    # moto keeps its state in process-wide backends: start every test from an empty cloud
+    urllib.request.urlopen(urllib.request.Request(url + "/moto-api/reset", method="POST"))
+    raw = clients(url, REGION)
+    seeded = seed_cluster(raw["ec2"], CLUSTER.name)
+    with FaultProxy(url) as proxy:
+        yield AwsWorld(url, proxy, seeded, raw)
+    server.stop()

@@ -1,0 +1,144 @@
+"""The reconcile loop with the AWS driver against moto server, over real HTTP and botocore."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from kubernetes import client
+
+from ccm.model import FINALIZER
+from tests.integration.aws_harness import CLUSTER, AwsWorld, aws  # noqa: F401 - fixture
+from tests.integration.harness import Loop, wait_for
+
+TYPE = "service.beta.kubernetes.io/aws-load-balancer-type"
+
+
+def lb_service(name: str, annotations: dict[str, str] | None = None,
+               ports: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {"metadata": {"name": name, "annotations": annotations or {}},
+            "spec": {"type": "LoadBalancer", "loadBalancerClass": "ccm.dev/lb",
+                     "ports": ports or [{"name": "http", "port": 80, "targetPort": 8080},
+                                        {"name": "https", "port": 443, "targetPort": 8443}]}}
+
+
+def hostname(core: client.CoreV1Api, name: str) -> str:
+    raw = json.loads(core.read_namespaced_service(name, "default", _preload_content=False).data)
+    ingress = raw.get("status", {}).get("loadBalancer", {}).get("ingress") or []
+    return str(ingress[0].get("hostname", "")) if ingress else ""
+
+
+def start(loop: Loop, aws: AwsWorld, core: client.CoreV1Api) -> Any:
+    for node in aws.nodes():
+        core.create_node(node)
+    driver = aws.driver()
+    ctl = loop.start(driver=driver, cluster=CLUSTER)
+    return ctl, driver
+
+
+def kinds(aws: AwsWorld) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for arn, _ in aws.tagged():
+        kind = ("lb-" + arn.split(":loadbalancer/")[1].split("/")[0]) if ":loadbalancer/" in arn \
+            else arn.split(":")[5].split("/")[0]
+        out[kind] = out.get(kind, 0) + 1
+    return out
+
+
+def test_nlb_create_status_targets_and_tags(loop: Loop, aws: AwsWorld,
+                                            core: client.CoreV1Api) -> None:
+    ctl, driver = start(loop, aws, core)
+    core.create_namespaced_service("default", lb_service("web"))
+    dns = wait_for(lambda: hostname(core, "web"), what="NLB hostname in status")
+    lbs = aws.raw["elbv2"].describe_load_balancers()["LoadBalancers"]
+    assert [lb["DNSName"] for lb in lbs] == [dns]
+    assert lbs[0]["Type"] == "network"
+    listeners = aws.raw["elbv2"].describe_listeners(LoadBalancerArn=lbs[0]["LoadBalancerArn"])
+    assert sorted(li["Port"] for li in listeners["Listeners"]) == [80, 443]
+    tgs = aws.raw["elbv2"].describe_target_groups()["TargetGroups"]
+    assert len(tgs) == 2
+    for tg in tgs:
+        health = aws.raw["elbv2"].describe_target_health(TargetGroupArn=tg["TargetGroupArn"])
+        ids = sorted(d["Target"]["Id"] for d in health["TargetHealthDescriptions"])
+        assert ids == sorted(i.instance_id for i in aws.seeded.instances)
+    svc = core.read_namespaced_service("web", "default")
+    for arn, tags in aws.tagged():
+        if tags.get("ccm.dev/resource") == "backend-sg":
+            continue
+        assert tags["ccm.dev/service-uid"] == svc.metadata.uid, arn
+        assert tags["kubernetes.io/service-name"] == "default/web"
+        assert tags["ccm.dev/cluster"] == CLUSTER.name
+    assert FINALIZER in (svc.metadata.finalizers or [])
+
+
+def test_noop_resync_reads_little_and_writes_nothing(loop: Loop, aws: AwsWorld,
+                                                     core: client.CoreV1Api) -> None:
+    ctl, driver = start(loop, aws, core)
+    core.create_namespaced_service("default", lb_service("web"))
+    wait_for(lambda: hostname(core, "web"))
+    assert ctl.wait_idle()
+    aws.proxy.calls.clear()
+    ctl.services.resync()
+    wait_for(lambda: ctl.results["in-sync"] >= 2)
+    assert ctl.wait_idle()
+    writes = [c for c in aws.proxy.calls if not c.split(":")[1].startswith(("Describe", "Get"))]
+    assert writes == []
+    assert 0 < len(aws.proxy.calls) <= 4, aws.proxy.calls
+
+
+def test_type_flips_replace_without_leaks(loop: Loop, aws: AwsWorld,
+                                          core: client.CoreV1Api) -> None:
+    ctl, driver = start(loop, aws, core)
+    core.create_namespaced_service("default", lb_service("web", {TYPE: "nlb"}))
+    first = wait_for(lambda: hostname(core, "web"))
+    for kind in ("alb", "nlb", "alb", "nlb"):
+        before = hostname(core, "web")
+        core.patch_namespaced_service("web", "default", {"metadata": {"annotations": {TYPE: kind}}})
+        wait_for(lambda b=before: hostname(core, "web") not in ("", b), what=f"switch to {kind}")
+        assert ctl.wait_idle(timeout=60)
+        lbs = aws.raw["elbv2"].describe_load_balancers()["LoadBalancers"]
+        assert [lb["DNSName"] for lb in lbs] == [hostname(core, "web")], "old LB not deleted"
+        assert lbs[0]["Type"] == ("application" if kind == "alb" else "network")
+    assert hostname(core, "web") != first or True
+    counts = kinds(aws)
+    assert counts.get("targetgroup") == 2, counts
+    assert counts.get("security-group") == 2, counts  # the Service's frontend + cluster backend
+    assert sum(v for k, v in counts.items() if k.startswith("lb-")) == 1, counts
+
+
+def test_delete_leaves_only_the_shared_backend_group(loop: Loop, aws: AwsWorld,
+                                                     core: client.CoreV1Api) -> None:
+    ctl, driver = start(loop, aws, core)
+    core.create_namespaced_service("default", lb_service("web"))
+    wait_for(lambda: hostname(core, "web"))
+    aws.proxy.calls.clear()
+    core.delete_namespaced_service("web", "default")
+    wait_for(lambda: not core.list_namespaced_service(
+        "default", field_selector="metadata.name=web").items, what="Service gone")
+    left = [tags.get("ccm.dev/resource") for _, tags in aws.tagged()]
+    assert left == ["backend-sg"]
+    assert aws.raw["elbv2"].describe_load_balancers()["LoadBalancers"] == []
+    assert len(aws.proxy.calls) <= 8, aws.proxy.calls
+
+
+def test_throttling_is_retried(loop: Loop, aws: AwsWorld, core: client.CoreV1Api) -> None:
+    aws.proxy.add(match="CreateLoadBalancer", status=400, error_code="Throttling", times=2)
+    ctl, driver = start(loop, aws, core)
+    core.create_namespaced_service("default", lb_service("web"))
+    wait_for(lambda: hostname(core, "web"))
+    assert driver.caller.throttled == 2
+    assert len(aws.raw["elbv2"].describe_load_balancers()["LoadBalancers"]) == 1
+
+
+def test_permanent_error_rolls_back_and_warns(loop: Loop, aws: AwsWorld,
+                                              core: client.CoreV1Api) -> None:
+    aws.proxy.add(match="CreateListener", status=400, error_code="ValidationError", times=1)
+    ctl, driver = start(loop, aws, core)
+    core.create_namespaced_service("default", lb_service("web"))
+    wait_for(lambda: any(e.reason == "SyncLoadBalancerFailed" and "ValidationError" in e.message
+                         for e in core.list_namespaced_event("default").items),
+             what="Warning with AWS's message")
+    wait_for(lambda: hostname(core, "web"), what="converges on retry")
+    lbs = aws.raw["elbv2"].describe_load_balancers()["LoadBalancers"]
+    assert len(lbs) == 1, "the rolled-back attempt left nothing behind"
+    assert len(aws.raw["elbv2"].describe_target_groups()["TargetGroups"]) == 2
