@@ -22,6 +22,10 @@ raises its ordinary error (``ClientError`` with the code, after its own retries)
 - JSON protocols (``X-Amz-Target``): ``{"__type": code, "message": …}`` plus
   ``x-amzn-ErrorType``;
 - anything else: ``{"error": {"code": code, "message": …}}``.
+
+An unreachable upstream is answered with a 502 in the same shapes. The Host header is
+rewritten to the upstream's, which SigV4 signs: fine for emulators, which do not verify
+signatures, so this proxy is not for use in front of real AWS.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import random
 import re
 import socket
 import struct
+import sys
 import threading
 import time
 import uuid
@@ -135,7 +140,7 @@ def classify(method: str, path: str, headers: Any, body: bytes) -> _Call:
         scope = _CREDENTIAL.search("Credential=" + query["X-Amz-Credential"][0])
     target = headers.get("X-Amz-Target", "") or ""
     content_type = (headers.get("Content-Type", "") or "").lower()
-    json_protocol = bool(target) or "application/x-amz-json" in content_type
+    json_protocol = bool(target) or "json" in content_type  # also rest-json bodies
     params: dict[str, list[str]] = dict(query)
     if content_type.startswith("application/x-www-form-urlencoded") and body:
         params.update(parse_qs(body.decode("utf-8", "replace")))
@@ -151,10 +156,12 @@ def classify(method: str, path: str, headers: Any, body: bytes) -> _Call:
     return _Call(service, action, json_protocol, version)
 
 
-def error_response(call: _Call, status: int, code: str) -> tuple[bytes, dict[str, str]]:
-    """The body and headers of an injected error, in the shape the caller's SDK parses."""
+def error_response(
+    call: _Call, status: int, code: str, message: str = ""
+) -> tuple[bytes, dict[str, str]]:
+    """The body and headers of an error, in the shape the caller's SDK parses."""
     code = code or _DEFAULT_CODES.get(status, "BadRequest" if status < 500 else "InternalFailure")
-    message = _MESSAGES.get(code, f"injected fault: {code}")
+    message = message or _MESSAGES.get(code, f"injected fault: {code}")
     request_id = str(uuid.uuid4())
     headers = {"x-amzn-RequestId": request_id}
     if call.service == "http":
@@ -186,7 +193,14 @@ def error_response(call: _Call, status: int, code: str) -> tuple[bytes, dict[str
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # benchmarks open many client connections at once
     proxy: FaultProxy
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away (or a stop() that cut it off) is not worth a traceback."""
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -197,6 +211,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        # Headers and body go out in separate writes: without this, Nagle's algorithm and
+        # the client's delayed ACK add ~40 ms to every call.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._upstream: http.client.HTTPConnection | None = None
         self._upstream_used = False
         self.server.proxy._track(self.connection, add=True)
@@ -238,7 +255,7 @@ class _Handler(BaseHTTPRequestHandler):
         call = classify(self.command, self.path, self.headers, body)
         rule = proxy._record(call.label)
         if rule is None:
-            self._forward(body)
+            self._forward(call, body)
         elif rule.reset:
             self._reset()
         else:
@@ -295,15 +312,15 @@ class _Handler(BaseHTTPRequestHandler):
                     raise
         raise AssertionError("unreachable")
 
-    def _forward(self, body: bytes) -> None:
+    def _forward(self, call: _Call, body: bytes) -> None:
         try:
             response = self._send_upstream(body)
         except OSError as e:
             if self._upstream is not None:
                 self._upstream.close()
                 self._upstream = None
-            payload = json.dumps({"error": {"code": "BadGateway", "message": str(e)}}).encode()
-            self._respond(502, {"Content-Type": "application/json"}, payload)
+            payload, err_headers = error_response(call, 502, "BadGateway", f"upstream: {e}")
+            self._respond(502, err_headers, payload)
             return
         headers = [(k, v) for k, v in response.getheaders() if k.lower() not in _HOP_BY_HOP]
         no_body = self.command == "HEAD" or response.status in (204, 304) or response.status < 200
@@ -318,7 +335,8 @@ class _Handler(BaseHTTPRequestHandler):
             remaining = int(length)
             while remaining > 0:
                 chunk = response.read(min(_COPY_CHUNK, remaining))
-                if not chunk:
+                if not chunk:  # upstream cut short: the client must not wait for the rest
+                    self.close_connection = True
                     break
                 self.wfile.write(chunk)
                 remaining -= len(chunk)

@@ -156,7 +156,7 @@ ANNOTATIONS: tuple[AnnotationDoc, ...] = (
     AnnotationDoc(
         HC_TIMEOUT,
         "seconds, 2-120; at most the interval (ALB: below it)",
-        "`10` (NLB), `5` (ALB)",
+        "`10` (NLB), `5` (ALB); shrunk to fit a shorter interval",
         "in place",
     ),
     AnnotationDoc(HC_HEALTHY, "2-10", "`3`", "in place"),
@@ -358,7 +358,7 @@ def _kind(ann: _Annotations) -> str:
         )
     if value == "nlb-ip":
         raise _bad(
-            TYPE, f"nlb-ip means ip targets; {NO_IP_TARGETS} (type external)", "nlb, external, alb"
+            TYPE, f"nlb-ip means ip targets: {NO_IP_TARGETS} (type external)", "nlb, external, alb"
         )
     target = ann.get(NLB_TARGET_TYPE)
     if target is not None and target.lower() == "ip":
@@ -537,14 +537,16 @@ def _health(
     if protocol != "TCP" and path is None:
         path = KUBE_PROXY_HEALTHZ if local else "/"
     interval = ann.number(HC_INTERVAL, 5, 300, HC_INTERVAL_DEFAULT)
-    timeout = ann.number(HC_TIMEOUT, 2, 120, HC_TIMEOUT_DEFAULT[kind])
-    if timeout > interval or (kind == "alb" and timeout == interval):
-        name = HC_TIMEOUT if ann.get(HC_TIMEOUT) else HC_INTERVAL
-        rule = "below" if kind == "alb" else "at most"
+    # An ALB wants the timeout below the interval, an NLB at most equal to it: the default
+    # shrinks to fit a short interval, a timeout the user wrote is checked instead.
+    below = 1 if kind == "alb" else 0
+    timeout = ann.number(HC_TIMEOUT, 2, 120, min(HC_TIMEOUT_DEFAULT[kind], interval - below))
+    if timeout > interval - below:
+        rule = "below" if below else "at most"
         raise _bad(
-            name,
+            HC_TIMEOUT,
             f"the timeout ({timeout}s) must be {rule} the interval ({interval}s)",
-            f"a timeout {rule} the interval",
+            f"2-{interval - below} with this interval",
         )
     return HealthCheck(protocol, port, path or ""), {
         "hc_interval": interval,
@@ -635,7 +637,7 @@ def _addresses(
         if kind != "nlb" or scheme != wanted:
             raise _bad(
                 name,
-                f"applies to {wanted} NLBs only; this is {scheme} {kind}",
+                f"applies to {wanted} NLBs only; this is an {scheme} {kind.upper()}",
                 f"absent, or an {wanted} NLB",
             )
         if subnets and len(values) != len(subnets):

@@ -136,7 +136,7 @@ class Caller:
         method = getattr(client, _snake(operation))
         retry = Retrying(
             retry=retry_if_exception(is_retryable),
-            wait=wait_exponential_jitter(initial=self.policy.initial, max=self.policy.cap),
+            wait=wait_exponential_jitter(multiplier=self.policy.initial, max=self.policy.cap),
             stop=stop_after_attempt(self.policy.attempts) | stop_after_delay(self.policy.deadline),
             reraise=True,
         )

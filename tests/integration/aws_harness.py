@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
 from moto.server import ThreadedMotoServer
 
 from ccm.driver import DriverOptions
@@ -30,33 +30,45 @@ class AwsWorld:
     raw: dict[str, Any]  # boto3 clients straight to moto: the test's own view of the cloud
 
     def driver(self) -> AwsDriver:
-        return make_driver(DriverOptions(CLUSTER, settings={"endpoint_url": self.proxy.url,
-                                                            "region": REGION}))
+        return make_driver(
+            DriverOptions(CLUSTER, settings={"endpoint_url": self.proxy.url, "region": REGION})
+        )
 
     def nodes(self) -> list[dict[str, Any]]:
         return node_objects(self.seeded)
 
     def tagged(self) -> list[tuple[str, dict[str, str]]]:
-        """Every ELBv2/EC2 resource tagged for the cluster, as the leak check sees it."""
+        """Every ELBv2/EC2 resource ccm created for the cluster (not the seeded VPC)."""
         out = []
-        pages = self.raw["resourcegroupstaggingapi"].get_paginator("get_resources").paginate(
-            TagFilters=[{"Key": cluster_tag(CLUSTER.name), "Values": ["owned"]}])
+        pages = (
+            self.raw["resourcegroupstaggingapi"]
+            .get_paginator("get_resources")
+            .paginate(
+                TagFilters=[
+                    {"Key": cluster_tag(CLUSTER.name), "Values": ["owned"]},
+                    {"Key": "ccm.dev/managed-by", "Values": ["ccm"]},
+                ]
+            )
+        )
         for page in pages:
             for item in page["ResourceTagMappingList"]:
                 out.append((item["ResourceARN"], {t["Key"]: t["Value"] for t in item["Tags"]}))
         return out
 
 
-@pytest.fixture
-def aws() -> Iterator[AwsWorld]:
+@contextmanager
+def aws_world() -> Iterator[AwsWorld]:
+    """A fresh moto server (its backends reset), seeded, behind a fault proxy."""
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
-    host, port = server.get_host_and_port()
+    _, port = server.get_host_and_port()
     url = f"http://127.0.0.1:{port}"
     # moto keeps its state in process-wide backends: start every test from an empty cloud
     urllib.request.urlopen(urllib.request.Request(url + "/moto-api/reset", method="POST"))
     raw = clients(url, REGION)
     seeded = seed_cluster(raw["ec2"], CLUSTER.name)
-    with FaultProxy(url) as proxy:
-        yield AwsWorld(url, proxy, seeded, raw)
-    server.stop()
+    try:
+        with FaultProxy(url) as proxy:
+            yield AwsWorld(url, proxy, seeded, raw)
+    finally:
+        server.stop()

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from ccm.sandbox.server import Sandbox
+from tests.integration.aws_harness import AwsWorld, aws_world
 from tests.integration.harness import Loop
 
 
@@ -16,3 +17,9 @@ def loop(sandbox: Sandbox) -> Iterator[Loop]:
     yield harness
     for ctl in list(harness.running):
         harness.stop(ctl)
+
+
+@pytest.fixture
+def aws() -> Iterator[AwsWorld]:
+    with aws_world() as world:
+        yield world

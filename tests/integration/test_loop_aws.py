@@ -8,18 +8,27 @@ from typing import Any
 from kubernetes import client
 
 from ccm.model import FINALIZER
-from tests.integration.aws_harness import CLUSTER, AwsWorld, aws  # noqa: F401 - fixture
+from tests.integration.aws_harness import CLUSTER, AwsWorld
 from tests.integration.harness import Loop, wait_for
 
 TYPE = "service.beta.kubernetes.io/aws-load-balancer-type"
 
 
-def lb_service(name: str, annotations: dict[str, str] | None = None,
-               ports: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    return {"metadata": {"name": name, "annotations": annotations or {}},
-            "spec": {"type": "LoadBalancer", "loadBalancerClass": "ccm.dev/lb",
-                     "ports": ports or [{"name": "http", "port": 80, "targetPort": 8080},
-                                        {"name": "https", "port": 443, "targetPort": 8443}]}}
+def lb_service(
+    name: str, annotations: dict[str, str] | None = None, ports: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "annotations": annotations or {}},
+        "spec": {
+            "type": "LoadBalancer",
+            "loadBalancerClass": "ccm.dev/lb",
+            "ports": ports
+            or [
+                {"name": "http", "port": 80, "targetPort": 8080},
+                {"name": "https", "port": 443, "targetPort": 8443},
+            ],
+        },
+    }
 
 
 def hostname(core: client.CoreV1Api, name: str) -> str:
@@ -39,15 +48,19 @@ def start(loop: Loop, aws: AwsWorld, core: client.CoreV1Api) -> Any:
 def kinds(aws: AwsWorld) -> dict[str, int]:
     out: dict[str, int] = {}
     for arn, _ in aws.tagged():
-        kind = ("lb-" + arn.split(":loadbalancer/")[1].split("/")[0]) if ":loadbalancer/" in arn \
+        kind = (
+            ("lb-" + arn.split(":loadbalancer/")[1].split("/")[0])
+            if ":loadbalancer/" in arn
             else arn.split(":")[5].split("/")[0]
+        )
         out[kind] = out.get(kind, 0) + 1
     return out
 
 
-def test_nlb_create_status_targets_and_tags(loop: Loop, aws: AwsWorld,
-                                            core: client.CoreV1Api) -> None:
-    ctl, driver = start(loop, aws, core)
+def test_nlb_create_status_targets_and_tags(
+    aws: AwsWorld, loop: Loop, core: client.CoreV1Api
+) -> None:
+    _ctl, _driver = start(loop, aws, core)
     core.create_namespaced_service("default", lb_service("web"))
     dns = wait_for(lambda: hostname(core, "web"), what="NLB hostname in status")
     lbs = aws.raw["elbv2"].describe_load_balancers()["LoadBalancers"]
@@ -71,9 +84,10 @@ def test_nlb_create_status_targets_and_tags(loop: Loop, aws: AwsWorld,
     assert FINALIZER in (svc.metadata.finalizers or [])
 
 
-def test_noop_resync_reads_little_and_writes_nothing(loop: Loop, aws: AwsWorld,
-                                                     core: client.CoreV1Api) -> None:
-    ctl, driver = start(loop, aws, core)
+def test_noop_resync_reads_little_and_writes_nothing(
+    aws: AwsWorld, loop: Loop, core: client.CoreV1Api
+) -> None:
+    ctl, _driver = start(loop, aws, core)
     core.create_namespaced_service("default", lb_service("web"))
     wait_for(lambda: hostname(core, "web"))
     assert ctl.wait_idle()
@@ -86,11 +100,13 @@ def test_noop_resync_reads_little_and_writes_nothing(loop: Loop, aws: AwsWorld,
     assert 0 < len(aws.proxy.calls) <= 4, aws.proxy.calls
 
 
-def test_type_flips_replace_without_leaks(loop: Loop, aws: AwsWorld,
-                                          core: client.CoreV1Api) -> None:
-    ctl, driver = start(loop, aws, core)
+def test_type_flips_replace_without_leaks(
+    aws: AwsWorld, loop: Loop, core: client.CoreV1Api
+) -> None:
+    ctl, _driver = start(loop, aws, core)
     core.create_namespaced_service("default", lb_service("web", {TYPE: "nlb"}))
-    first = wait_for(lambda: hostname(core, "web"))
+    wait_for(lambda: hostname(core, "web"))
+    first = aws.raw["elbv2"].describe_load_balancers()["LoadBalancers"][0]["LoadBalancerArn"]
     for kind in ("alb", "nlb", "alb", "nlb"):
         before = hostname(core, "web")
         core.patch_namespaced_service("web", "default", {"metadata": {"annotations": {TYPE: kind}}})
@@ -99,45 +115,56 @@ def test_type_flips_replace_without_leaks(loop: Loop, aws: AwsWorld,
         lbs = aws.raw["elbv2"].describe_load_balancers()["LoadBalancers"]
         assert [lb["DNSName"] for lb in lbs] == [hostname(core, "web")], "old LB not deleted"
         assert lbs[0]["Type"] == ("application" if kind == "alb" else "network")
-    assert hostname(core, "web") != first or True
+    last = aws.raw["elbv2"].describe_load_balancers()["LoadBalancers"][0]["LoadBalancerArn"]
+    assert last != first, "the NLB after four flips is a new one (same name, new ARN)"
     counts = kinds(aws)
     assert counts.get("targetgroup") == 2, counts
     assert counts.get("security-group") == 2, counts  # the Service's frontend + cluster backend
     assert sum(v for k, v in counts.items() if k.startswith("lb-")) == 1, counts
 
 
-def test_delete_leaves_only_the_shared_backend_group(loop: Loop, aws: AwsWorld,
-                                                     core: client.CoreV1Api) -> None:
-    ctl, driver = start(loop, aws, core)
+def test_delete_leaves_only_the_shared_backend_group(
+    aws: AwsWorld, loop: Loop, core: client.CoreV1Api
+) -> None:
+    _ctl, _driver = start(loop, aws, core)
     core.create_namespaced_service("default", lb_service("web"))
     wait_for(lambda: hostname(core, "web"))
     aws.proxy.calls.clear()
     core.delete_namespaced_service("web", "default")
-    wait_for(lambda: not core.list_namespaced_service(
-        "default", field_selector="metadata.name=web").items, what="Service gone")
+    wait_for(
+        lambda: (
+            not core.list_namespaced_service("default", field_selector="metadata.name=web").items
+        ),
+        what="Service gone",
+    )
     left = [tags.get("ccm.dev/resource") for _, tags in aws.tagged()]
     assert left == ["backend-sg"]
     assert aws.raw["elbv2"].describe_load_balancers()["LoadBalancers"] == []
     assert len(aws.proxy.calls) <= 8, aws.proxy.calls
 
 
-def test_throttling_is_retried(loop: Loop, aws: AwsWorld, core: client.CoreV1Api) -> None:
+def test_throttling_is_retried(aws: AwsWorld, loop: Loop, core: client.CoreV1Api) -> None:
     aws.proxy.add(match="CreateLoadBalancer", status=400, error_code="Throttling", times=2)
-    ctl, driver = start(loop, aws, core)
+    _ctl, driver = start(loop, aws, core)
     core.create_namespaced_service("default", lb_service("web"))
     wait_for(lambda: hostname(core, "web"))
     assert driver.caller.throttled == 2
     assert len(aws.raw["elbv2"].describe_load_balancers()["LoadBalancers"]) == 1
 
 
-def test_permanent_error_rolls_back_and_warns(loop: Loop, aws: AwsWorld,
-                                              core: client.CoreV1Api) -> None:
+def test_permanent_error_rolls_back_and_warns(
+    aws: AwsWorld, loop: Loop, core: client.CoreV1Api
+) -> None:
     aws.proxy.add(match="CreateListener", status=400, error_code="ValidationError", times=1)
-    ctl, driver = start(loop, aws, core)
+    _ctl, _driver = start(loop, aws, core)
     core.create_namespaced_service("default", lb_service("web"))
-    wait_for(lambda: any(e.reason == "SyncLoadBalancerFailed" and "ValidationError" in e.message
-                         for e in core.list_namespaced_event("default").items),
-             what="Warning with AWS's message")
+    wait_for(
+        lambda: any(
+            e.reason == "SyncLoadBalancerFailed" and "ValidationError" in e.message
+            for e in core.list_namespaced_event("default").items
+        ),
+        what="Warning with AWS's message",
+    )
     wait_for(lambda: hostname(core, "web"), what="converges on retry")
     lbs = aws.raw["elbv2"].describe_load_balancers()["LoadBalancers"]
     assert len(lbs) == 1, "the rolled-back attempt left nothing behind"

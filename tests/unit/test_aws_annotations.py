@@ -11,7 +11,7 @@ import pytest
 
 import providers.aws.annotations as annotations_module
 from ccm.model import JSON, ClusterInfo, HealthCheck, InvalidServiceSpec, LoadBalancerSpec
-from providers.aws.annotations import ANNOTATIONS, P, SOURCE_RANGES, parse_service
+from providers.aws.annotations import ANNOTATIONS, SOURCE_RANGES, P, parse_service
 
 CLUSTER = ClusterInfo(name="c1")
 ROOT = Path(__file__).resolve().parents[2]
@@ -215,13 +215,17 @@ def test_alb_udp_rejected() -> None:
 
 
 def test_alb_sctp_rejected() -> None:
-    rejects({P + "type": "alb"}, ports=[{"port": 9, "protocol": "SCTP", "nodePort": 30009}],
-            field="spec.ports[0].protocol")
+    rejects(
+        {P + "type": "alb"},
+        ports=[{"port": 9, "protocol": "SCTP", "nodePort": 30009}],
+        field="spec.ports[0].protocol",
+    )
 
 
 def test_nlb_sctp_rejected() -> None:
-    err = rejects(ports=[{"port": 9, "protocol": "SCTP", "nodePort": 30009}],
-                  field="spec.ports[0].protocol")
+    err = rejects(
+        ports=[{"port": 9, "protocol": "SCTP", "nodePort": 30009}], field="spec.ports[0].protocol"
+    )
     assert err.accepted == "TCP, UDP"
 
 
@@ -381,8 +385,10 @@ def test_alpn_policy_on_alb_rejected() -> None:
 
 
 def test_alpn_policy_garbage_rejected() -> None:
-    rejects({P + "ssl-cert": CERT, P + "alpn-policy": "h3"},
-            field=f"metadata.annotations[{P}alpn-policy]")
+    rejects(
+        {P + "ssl-cert": CERT, P + "alpn-policy": "h3"},
+        field=f"metadata.annotations[{P}alpn-policy]",
+    )
 
 
 # --- health check -----------------------------------------------------------------------
@@ -400,11 +406,13 @@ def test_local_policy_without_health_node_port_rejected() -> None:
 
 
 def test_health_check_overrides() -> None:
-    spec = parse({
-        P + "healthcheck-protocol": "https",
-        P + "healthcheck-port": "8443",
-        P + "healthcheck-path": "/ready",
-    })
+    spec = parse(
+        {
+            P + "healthcheck-protocol": "https",
+            P + "healthcheck-port": "8443",
+            P + "healthcheck-path": "/ready",
+        }
+    )
     assert spec.health_check == HealthCheck("HTTPS", 8443, "/ready")
 
 
@@ -451,12 +459,14 @@ def test_health_check_path_relative_rejected() -> None:
 
 
 def test_health_check_numbers() -> None:
-    spec = parse({
-        P + "healthcheck-interval": "30",
-        P + "healthcheck-timeout": "6",
-        P + "healthcheck-healthy-threshold": "2",
-        P + "healthcheck-unhealthy-threshold": "10",
-    })
+    spec = parse(
+        {
+            P + "healthcheck-interval": "30",
+            P + "healthcheck-timeout": "6",
+            P + "healthcheck-healthy-threshold": "2",
+            P + "healthcheck-unhealthy-threshold": "10",
+        }
+    )
     options = spec.options
     assert (options["hc_interval"], options["hc_timeout"]) == (30, 6)
     assert (options["hc_healthy"], options["hc_unhealthy"]) == (2, 10)
@@ -484,9 +494,22 @@ def test_health_check_timeout_above_interval_rejected() -> None:
     )
 
 
+def test_default_timeout_shrinks_to_a_short_interval() -> None:
+    assert parse({P + "healthcheck-interval": "5"}).options["hc_timeout"] == 5
+    assert parse({P + "type": "alb", P + "healthcheck-interval": "5"}).options["hc_timeout"] == 4
+
+
 def test_alb_timeout_must_be_below_interval() -> None:
-    rejects({P + "type": "alb", P + "healthcheck-interval": "5"},
-            field=f"metadata.annotations[{P}healthcheck-interval]")
+    err = rejects(
+        {P + "type": "alb", P + "healthcheck-interval": "10", P + "healthcheck-timeout": "10"},
+        field=f"metadata.annotations[{P}healthcheck-timeout]",
+    )
+    assert err.accepted == "2-9 with this interval"
+
+
+def test_nlb_timeout_may_equal_interval() -> None:
+    spec = parse({P + "healthcheck-interval": "20", P + "healthcheck-timeout": "20"})
+    assert spec.options["hc_timeout"] == 20
 
 
 def test_success_codes() -> None:
@@ -544,8 +567,11 @@ def test_identity_changes_with_private_addresses() -> None:
 
 
 def test_identity_unchanged_by_in_place_options() -> None:
-    changed = {P + "additional-resource-tags": "team=a", P + "ssl-cert": CERT,
-               P + "attributes": "deletion_protection.enabled=true"}
+    changed = {
+        P + "additional-resource-tags": "team=a",
+        P + "ssl-cert": CERT,
+        P + "attributes": "deletion_protection.enabled=true",
+    }
     assert parse().identity() == parse(changed).identity()
 
 
@@ -595,11 +621,13 @@ def test_eip_allocations_alb_rejected() -> None:
 
 
 def test_private_ipv4_addresses() -> None:
-    spec = parse({
-        P + "scheme": "internal",
-        P + "private-ipv4-addresses": "10.0.1.5,10.0.2.5",
-        P + "subnets": "subnet-a,subnet-b",
-    })
+    spec = parse(
+        {
+            P + "scheme": "internal",
+            P + "private-ipv4-addresses": "10.0.1.5,10.0.2.5",
+            P + "subnets": "subnet-a,subnet-b",
+        }
+    )
     assert spec.options["private_ipv4_addresses"] == ("10.0.1.5", "10.0.2.5")
 
 
@@ -618,10 +646,12 @@ def test_private_ipv4_addresses_not_ipv4_rejected() -> None:
 
 
 def test_attributes_sorted() -> None:
-    spec = parse({
-        P + "attributes": "deletion_protection.enabled=true, access_logs.s3.enabled=false",
-        P + "target-group-attributes": "preserve_client_ip.enabled=true",
-    })
+    spec = parse(
+        {
+            P + "attributes": "deletion_protection.enabled=true, access_logs.s3.enabled=false",
+            P + "target-group-attributes": "preserve_client_ip.enabled=true",
+        }
+    )
     assert spec.options["attributes"] == (
         ("access_logs.s3.enabled", "false"),
         ("deletion_protection.enabled", "true"),
@@ -644,10 +674,12 @@ def test_cross_zone_garbage_rejected() -> None:
 
 
 def test_cross_zone_agreeing_with_attributes() -> None:
-    spec = parse({
-        P + "cross-zone-load-balancing-enabled": "true",
-        P + "attributes": "load_balancing.cross_zone.enabled=true",
-    })
+    spec = parse(
+        {
+            P + "cross-zone-load-balancing-enabled": "true",
+            P + "attributes": "load_balancing.cross_zone.enabled=true",
+        }
+    )
     assert spec.options["cross_zone"] is True
 
 
@@ -786,12 +818,20 @@ def test_readme_table_lists_every_annotation() -> None:
     assert readme.startswith("# aws — Network and Application Load Balancers")
     rows = set(re.findall(r"^\| `([^`]+)` \|", readme, flags=re.MULTILINE))
     assert {doc.name for doc in ANNOTATIONS} <= rows
+    for doc in ANNOTATIONS:  # the whole row, so a changed default shows up in the table too
+        assert f"| `{doc.name}` | {doc.values} | {doc.default} | {doc.change} |" in readme
     for doc in ANNOTATIONS:
         assert doc.change.split(" (")[0] in ("in place", "replace")
 
 
 def test_identity_annotations_documented_as_replace() -> None:
     by_name = {doc.name: doc.change for doc in ANNOTATIONS}
-    for suffix in ("type", "scheme", "internal", "subnets", "eip-allocations",
-                   "private-ipv4-addresses"):
+    for suffix in (
+        "type",
+        "scheme",
+        "internal",
+        "subnets",
+        "eip-allocations",
+        "private-ipv4-addresses",
+    ):
         assert by_name[P + suffix].startswith("replace")
