@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from kubernetes.client.exceptions import ApiException
 
@@ -24,6 +25,7 @@ from ccm.informer import Informer, object_key
 from ccm.kube import JSON, Kube
 from ccm.model import (
     FINALIZER,
+    READY_CONDITION,
     ClusterInfo,
     InvalidServiceSpec,
     LoadBalancerSpec,
@@ -37,6 +39,10 @@ from ccm.workqueue import Backoff, ShutDown, WorkQueue
 log = logging.getLogger(__name__)
 
 
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 @dataclass(frozen=True)
 class ControllerConfig:
     cluster: ClusterInfo
@@ -47,6 +53,7 @@ class ControllerConfig:
     backoff_cap: float = 300.0
     provider_configmap: tuple[str, str] | None = None  # (namespace, name)
     config_poll_interval: float = 30.0
+    ready_poll_interval: float = 5.0
 
 
 def owns(service: JSON, load_balancer_class: str, default_class: bool) -> bool:
@@ -338,6 +345,9 @@ class Controller:
         status = self.driver.ensure(spec, list(nodes))
         desired = status.to_json()
         wrote = self._write_status(key, svc, desired)
+        wrote = self._write_ready(svc, status.ready, spec) or wrote
+        if status.ready is False:
+            self.queue.add_after(key, self.config.ready_poll_interval)
         self._last[key] = (spec.intent(), nodes)
         if spec_changed or wrote:
             self.recorder.event(svc, NORMAL, "EnsuredLoadBalancer", "Ensured load balancer")
@@ -369,6 +379,33 @@ class Controller:
             ns, name, {"status": {"loadBalancer": {"ingress": desired.get("ingress")}}}
         )
         self._written[key] = want
+        return True
+
+    def _write_ready(self, svc: JSON, ready: bool | None, spec: LoadBalancerSpec) -> bool:
+        """Keep the ccm.dev/LoadBalancerReady condition in step; a strategic merge patch
+        (merge key `type`) leaves other controllers' conditions alone."""
+        if ready is None:
+            return False
+        want = "True" if ready else "False"
+        conditions = (svc.get("status") or {}).get("conditions") or []
+        have = next((c for c in conditions if c.get("type") == READY_CONDITION), None)
+        generation = svc["metadata"].get("generation")
+        if have and have.get("status") == want and have.get("observedGeneration") == generation:
+            return False
+        condition = {
+            "type": READY_CONDITION,
+            "status": want,
+            "reason": "Active" if ready else "Provisioning",
+            "message": f"{spec.kind} load balancer is {'active' if ready else 'provisioning'}",
+            "observedGeneration": generation,
+            "lastTransitionTime": (have or {}).get("lastTransitionTime")
+            if have and have.get("status") == want
+            else _now(),
+        }
+        meta = svc["metadata"]
+        self.kube.patch_service_status_strategic(
+            meta["namespace"], meta["name"], {"status": {"conditions": [condition]}}
+        )
         return True
 
     def _forget(self, key: str) -> None:

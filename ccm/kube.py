@@ -17,6 +17,7 @@ from kubernetes.watch.watch import iter_resp_lines
 
 JSON = dict[str, Any]
 MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_PATCH = "application/strategic-merge-patch+json"
 
 
 def api_client(
@@ -108,6 +109,13 @@ class Kube:
         return _decode(
             self.core.patch_namespaced_service_status(
                 name, namespace, body, _content_type=MERGE_PATCH, _preload_content=False
+            )
+        )
+
+    def patch_service_status_strategic(self, namespace: str, name: str, body: JSON) -> JSON:
+        return _decode(
+            self.core.patch_namespaced_service_status(
+                name, namespace, body, _content_type=STRATEGIC_PATCH, _preload_content=False
             )
         )
 

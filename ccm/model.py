@@ -172,9 +172,16 @@ class IngressPoint:
         return out
 
 
+READY_CONDITION = "ccm.dev/LoadBalancerReady"
+
+
 @dataclass(frozen=True)
 class LoadBalancerStatus:
+    """What ensure reports. `ready` None: the driver cannot tell (no condition is written);
+    False: the address is known but the load balancer is still provisioning."""
+
     ingress: tuple[IngressPoint, ...] = ()
+    ready: bool | None = None
 
     def to_json(self) -> JSON:
         return {"ingress": [i.to_json() for i in self.ingress]} if self.ingress else {}

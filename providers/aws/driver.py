@@ -425,7 +425,8 @@ class AwsDriver:
                 spec.service.key,
                 lb.get("LoadBalancerName"),
             )
-        return LoadBalancerStatus(ingress=(IngressPoint(hostname=dns),))
+        ready = (lb.get("State") or {}).get("Code") == "active"
+        return LoadBalancerStatus(ingress=(IngressPoint(hostname=dns),), ready=ready)
 
     def _lb_config(self, spec: LoadBalancerSpec, subnets: list[str], groups: list[str]) -> str:
         o = spec.options

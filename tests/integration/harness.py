@@ -64,6 +64,7 @@ class Loop:
             "workers": 4,
             "backoff_base": 0.2,
             "backoff_cap": 2.0,
+            "ready_poll_interval": 0.2,
             "resync_period": 3600.0,
         }
         settings.update(overrides)

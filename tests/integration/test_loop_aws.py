@@ -7,7 +7,7 @@ from typing import Any
 
 from kubernetes import client
 
-from ccm.model import FINALIZER
+from ccm.model import FINALIZER, READY_CONDITION
 from tests.integration.aws_harness import CLUSTER, AwsWorld
 from tests.integration.harness import Loop, wait_for
 
@@ -82,6 +82,15 @@ def test_nlb_create_status_targets_and_tags(
         assert tags["kubernetes.io/service-name"] == "default/web"
         assert tags["ccm.dev/cluster"] == CLUSTER.name
     assert FINALIZER in (svc.metadata.finalizers or [])
+
+    def ready() -> str:
+        raw = json.loads(
+            core.read_namespaced_service("web", "default", _preload_content=False).data
+        )
+        conds = raw.get("status", {}).get("conditions") or []
+        return next((c["status"] for c in conds if c["type"] == READY_CONDITION), "")
+
+    assert wait_for(lambda: ready() == "True", what="LoadBalancerReady condition")
 
 
 def test_noop_resync_reads_little_and_writes_nothing(
