@@ -55,12 +55,28 @@ def _plan(args: argparse.Namespace) -> int:
     return run.plan(args)
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from providers.aws.demo import demo
+
+    return demo(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ccm",
         description="A real cloud load balancer for every Kubernetes Service of type LoadBalancer.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    dm = sub.add_parser("demo", help="sandbox + moto + the AWS driver: watch NLB/ALBs converge")
+    dm.add_argument("--keep", action="store_true", help="keep running after the demo")
+    dm.add_argument("--port", type=int, default=0, help="sandbox port (default: any free)")
+    dm.add_argument(
+        "--kubeconfig-out",
+        default="ccm-demo.kubeconfig",
+        help="where to write the sandbox kubeconfig (default ./ccm-demo.kubeconfig)",
+    )
+    dm.add_argument("--cluster-name", default="demo", help="cluster id (default demo)")
+    dm.set_defaults(func=_demo)
     sb = sub.add_parser(
         "sandbox", help="run an in-memory Kubernetes API server (for kubectl and tests)"
     )

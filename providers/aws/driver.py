@@ -137,6 +137,7 @@ class AwsDriver:
         self._backend_sg: tuple[str, str] | None = None  # (vpc, sg id)
         self._node_sg_rules: set[tuple[str, str]] = set()  # (node sg, backend sg) authorized
         self._nodes_seen: tuple[str, ...] = ()
+        self._backend_lock = threading.Lock()
 
     # ------------------------------------------------------------ helpers
 
@@ -253,41 +254,42 @@ class AwsDriver:
     # ------------------------------------------------------------ security groups
 
     def _backend_group(self, vpc: str, nodes: Sequence[Node]) -> str:
-        """The one backend group per cluster; node groups get a single rule allowing it."""
-        with self._lock:
+        """The one backend group per cluster; node groups get a single rule allowing it.
+        Workers race for it on a new cluster, so find-or-create is serialised."""
+        with self._backend_lock:
             cached = self._backend_sg
-        if cached and cached[0] == vpc:
-            sg = cached[1]
-        else:
-            name = T.backend_sg_name(self.cid)
-            groups = self._call(
-                self.ec2,
-                "DescribeSecurityGroups",
-                Filters=[
-                    {"Name": "group-name", "Values": [name]},
-                    {"Name": "vpc-id", "Values": [vpc]},
-                ],
-            )["SecurityGroups"]
-            if groups:
-                sg = groups[0]["GroupId"]
+            if cached and cached[0] == vpc:
+                sg = cached[1]
             else:
-                sg = self._call(
-                    self.ec2,
-                    "CreateSecurityGroup",
-                    GroupName=name,
-                    VpcId=vpc,
-                    Description=f"ccm: load balancers of cluster {self.cid}",
-                    TagSpecifications=[
-                        {
-                            "ResourceType": "security-group",
-                            "Tags": T.as_aws(T.cluster_tags(self.cid, "backend-sg")),
-                        }
-                    ],
-                )["GroupId"]
-            with self._lock:
+                sg = self._find_or_create_backend(vpc)
                 self._backend_sg = (vpc, sg)
-        self._authorize_nodes(sg, nodes)
+            self._authorize_nodes(sg, nodes)
         return sg
+
+    def _find_or_create_backend(self, vpc: str) -> str:
+        name = T.backend_sg_name(self.cid)
+        groups = self._call(
+            self.ec2,
+            "DescribeSecurityGroups",
+            Filters=[{"Name": "group-name", "Values": [name]}, {"Name": "vpc-id", "Values": [vpc]}],
+        )["SecurityGroups"]
+        if groups:
+            return str(groups[0]["GroupId"])
+        return str(
+            self._call(
+                self.ec2,
+                "CreateSecurityGroup",
+                GroupName=name,
+                VpcId=vpc,
+                Description=f"ccm: load balancers of cluster {self.cid}",
+                TagSpecifications=[
+                    {
+                        "ResourceType": "security-group",
+                        "Tags": T.as_aws(T.cluster_tags(self.cid, "backend-sg")),
+                    }
+                ],
+            )["GroupId"]
+        )
 
     def _authorize_nodes(self, backend: str, nodes: Sequence[Node]) -> None:
         ids = sorted(i for i in (instance_id(n) for n in nodes) if i)
