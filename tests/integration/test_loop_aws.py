@@ -178,3 +178,95 @@ def test_permanent_error_rolls_back_and_warns(
     lbs = aws.raw["elbv2"].describe_load_balancers()["LoadBalancers"]
     assert len(lbs) == 1, "the rolled-back attempt left nothing behind"
     assert len(aws.raw["elbv2"].describe_target_groups()["TargetGroups"]) == 2
+
+
+def _targets(aws: AwsWorld) -> dict[int, list[str]]:
+    out = {}
+    for tg in aws.raw["elbv2"].describe_target_groups()["TargetGroups"]:
+        health = aws.raw["elbv2"].describe_target_health(TargetGroupArn=tg["TargetGroupArn"])
+        out[tg["Port"]] = sorted(d["Target"]["Id"] for d in health["TargetHealthDescriptions"])
+    return out
+
+
+def test_node_changes_register_and_deregister_targets(
+    aws: AwsWorld, loop: Loop, core: client.CoreV1Api
+) -> None:
+    ctl, _ = start(loop, aws, core)
+    core.create_namespaced_service("default", lb_service("web"))
+    wait_for(lambda: hostname(core, "web"))
+    assert ctl.wait_idle()
+    ids = sorted(i.instance_id for i in aws.seeded.instances)
+    assert all(v == ids for v in _targets(aws).values())
+    gone = aws.nodes()[0]
+    remaining = sorted(set(ids) - {gone["spec"]["providerID"].rsplit("/", 1)[-1]})
+    core.patch_node(
+        gone["metadata"]["name"],
+        {
+            "metadata": {
+                "labels": {"node.kubernetes.io/exclude-from-external-load-balancers": "true"}
+            }
+        },
+    )
+    wait_for(
+        lambda: all(v == remaining for v in _targets(aws).values()),
+        what="excluded node deregistered",
+    )
+    core.patch_node(
+        gone["metadata"]["name"],
+        {"metadata": {"labels": {"node.kubernetes.io/exclude-from-external-load-balancers": None}}},
+    )
+    wait_for(lambda: all(v == ids for v in _targets(aws).values()), what="node back")
+
+
+def test_inventory_lists_everything_tagged_with_owners(
+    aws: AwsWorld, loop: Loop, core: client.CoreV1Api
+) -> None:
+    ctl, driver = start(loop, aws, core)
+    core.create_namespaced_service("default", lb_service("web"))
+    wait_for(lambda: hostname(core, "web"))
+    assert ctl.wait_idle()
+    owned = list(driver.inventory())
+    by_kind: dict[str, int] = {}
+    for r in owned:
+        by_kind[r.kind] = by_kind.get(r.kind, 0) + 1
+        if r.kind != "security-group" or r.owner is not None:
+            assert r.owner is not None and r.owner.key == "default/web"
+    assert by_kind == {"load-balancer": 1, "target-group": 2, "security-group": 2}
+    assert sum(1 for r in owned if r.shared) == 1  # the cluster's backend group
+
+
+def test_user_security_groups_are_used_as_given(
+    aws: AwsWorld, loop: Loop, core: client.CoreV1Api
+) -> None:
+    sg = aws.raw["ec2"].create_security_group(
+        GroupName="mine", Description="user's", VpcId=aws.seeded.vpc_id
+    )["GroupId"]
+    ctl, _ = start(loop, aws, core)
+    core.create_namespaced_service(
+        "default",
+        lb_service("web", {"service.beta.kubernetes.io/aws-load-balancer-security-groups": sg}),
+    )
+    wait_for(lambda: hostname(core, "web"))
+    lb = aws.raw["elbv2"].describe_load_balancers()["LoadBalancers"][0]
+    assert lb["SecurityGroups"] == [sg]
+    core.delete_namespaced_service("web", "default")
+    wait_for(lambda: not aws.raw["elbv2"].describe_load_balancers()["LoadBalancers"])
+    assert ctl.wait_idle()
+    groups = aws.raw["ec2"].describe_security_groups(GroupIds=[sg])["SecurityGroups"]
+    assert groups and groups[0]["IpPermissions"] == [], "the user's group was not touched"
+
+
+def test_invalid_annotation_makes_no_aws_call(
+    aws: AwsWorld, loop: Loop, core: client.CoreV1Api
+) -> None:
+    ctl, _ = start(loop, aws, core)
+    aws.proxy.calls.clear()
+    core.create_namespaced_service("default", lb_service("bad", {TYPE: "clb"}))
+    wait_for(
+        lambda: any(
+            e.type == "Warning" and TYPE in e.message
+            for e in core.list_namespaced_event("default").items
+        )
+    )
+    assert ctl.wait_idle()
+    assert aws.proxy.calls == []
