@@ -104,7 +104,14 @@ class Controller:
         self._node_set: tuple[Node, ...] | None = None
         self._last: dict[str, tuple[LoadBalancerSpec, tuple[Node, ...]]] = {}
         self._written: dict[str, list[tuple[str, str, str]]] = {}  # key -> last status written
-        self._invalid: dict[str, str] = {}  # key -> resourceVersion whose spec was invalid
+        self._invalid: dict[str, str] = {}
+        # Keys whose next reconcile must call ensure: resync, node or config change, retry,
+        # readiness poll. Other events (our own finalizer/status writes echoing back) only
+        # re-run ensure when the intent or the node set changed.
+        self._must_ensure: set[str] = set()
+        self._desired: dict[
+            str, list[tuple[str, str, str]]
+        ] = {}  # key -> resourceVersion whose spec was invalid
         self._config_data: Mapping[str, str] | None = None
         self._active: set[str] = set()
         self.concurrency_violations = 0
@@ -124,7 +131,10 @@ class Controller:
 
     def _on_service(self, old: JSON | None, new: JSON | None) -> None:
         if self._relevant(new) or self._relevant(old):
-            self.queue.add(object_key(new or old or {}))
+            key = object_key(new or old or {})
+            if old is new:  # a resync: re-ensure even if nothing changed, to correct drift
+                self._force(key)
+            self.queue.add(key)
         if new is None and old is not None and has_finalizer(old):
             self._capacity_freed()
 
@@ -132,6 +142,7 @@ class Controller:
         """A Service that held resources is gone: pending Services may now fit."""
         for svc in self.services.items():
             if self.owns(svc) and not _ingress_view((svc.get("status") or {}).get("loadBalancer")):
+                self._force(object_key(svc))
                 self.queue.add(object_key(svc))
 
     def _on_node(self, old: JSON | None, new: JSON | None) -> None:
@@ -148,7 +159,13 @@ class Controller:
     def _enqueue_all(self) -> None:
         for svc in self.services.items():
             if self._relevant(svc):
+                self._force(object_key(svc))
                 self.queue.add(object_key(svc))
+
+    def _force(self, key: str) -> None:
+        """The next reconcile of key must call the driver even if the spec is unchanged."""
+        with self._lock:
+            self._must_ensure.add(key)
 
     def eligible_nodes(self) -> tuple[Node, ...]:
         return tuple(
@@ -285,6 +302,7 @@ class Controller:
             reason = e.reason if isinstance(e, RetryableError) else "SyncLoadBalancerFailed"
             if svc is not None:
                 self.recorder.event(svc, WARNING, reason, f"Error syncing load balancer: {e}")
+            self._force(key)
             delay = self.queue.add_rate_limited(key)
             log.warning(
                 "reconcile %s failed: %s; retry in %.1fs",
@@ -333,6 +351,12 @@ class Controller:
         )
         spec_changed = last is None or last[0] != spec.intent()
         nodes_changed = last is not None and last[1] != nodes
+        with self._lock:
+            forced = key in self._must_ensure
+            self._must_ensure.discard(key)
+        current_view = _ingress_view((svc.get("status") or {}).get("loadBalancer"))
+        if not (forced or spec_changed or nodes_changed) and self._desired.get(key) == current_view:
+            return "in-sync"  # our own write echoing back: nothing for the driver to do
         if spec_changed:
             self.recorder.event(svc, NORMAL, "EnsuringLoadBalancer", "Ensuring load balancer")
         if not nodes and (spec_changed or nodes_changed):
@@ -346,7 +370,9 @@ class Controller:
         desired = status.to_json()
         wrote = self._write_status(key, svc, desired)
         wrote = self._write_ready(svc, status.ready, spec) or wrote
-        if status.ready is False:
+        self._desired[key] = _ingress_view(desired)
+        if status.ready is False or status.followup:
+            self._force(key)
             self.queue.add_after(key, self.config.ready_poll_interval)
         self._last[key] = (spec.intent(), nodes)
         if spec_changed or wrote:
@@ -409,6 +435,7 @@ class Controller:
         return True
 
     def _forget(self, key: str) -> None:
+        self._desired.pop(key, None)
         self._written.pop(key, None)
         self._last.pop(key, None)
         self._invalid.pop(key, None)

@@ -178,10 +178,12 @@ READY_CONDITION = "ccm.dev/LoadBalancerReady"
 @dataclass(frozen=True)
 class LoadBalancerStatus:
     """What ensure reports. `ready` None: the driver cannot tell (no condition is written);
-    False: the address is known but the load balancer is still provisioning."""
+    False: the address is known but the load balancer is still provisioning. `followup`
+    asks for another ensure once status is written (a replacement's old half to delete)."""
 
     ingress: tuple[IngressPoint, ...] = ()
     ready: bool | None = None
+    followup: bool = False  # ensure again soon (e.g. a replaced LB to delete after the switch)
 
     def to_json(self) -> JSON:
         return {"ingress": [i.to_json() for i in self.ingress]} if self.ingress else {}

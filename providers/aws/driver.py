@@ -136,7 +136,7 @@ class AwsDriver:
         self._subnets: dict[tuple[str, tuple[str, ...]], tuple[float, list[str], str]] = {}
         self._backend_sg: tuple[str, str] | None = None  # (vpc, sg id)
         self._node_sg_rules: set[tuple[str, str]] = set()  # (node sg, backend sg) authorized
-        self._nodes_seen: tuple[str, ...] = ()
+        self._nodes_seen: frozenset[str] = frozenset()
         self._backend_lock = threading.Lock()
 
     # ------------------------------------------------------------ helpers
@@ -292,20 +292,44 @@ class AwsDriver:
         )
 
     def _authorize_nodes(self, backend: str, nodes: Sequence[Node]) -> None:
-        ids = sorted(i for i in (instance_id(n) for n in nodes) if i)
-        if not ids:
+        """One rule per node security group allowing the backend group. Only instances not
+        seen before are described: a node leaving never needs a new rule."""
+        ids = {i for i in (instance_id(n) for n in nodes) if i}
+        new = sorted(ids - self._nodes_seen)
+        if not new:
             return
+        reservations = self._call(self.ec2, "DescribeInstances", InstanceIds=new)["Reservations"]
+        per_instance = [
+            [g["GroupId"] for g in inst.get("SecurityGroups") or []]
+            for r in reservations
+            for inst in r["Instances"]
+        ]
+        candidates = sorted({g for groups in per_instance if len(groups) > 1 for g in groups})
+        tagged: set[str] = set()
+        if candidates:  # several groups: the cluster-tagged one is the node group
+            described = self._call(self.ec2, "DescribeSecurityGroups", GroupIds=candidates)[
+                "SecurityGroups"
+            ]
+            tagged = {
+                g["GroupId"]
+                for g in described
+                if T.cluster_tag(self.cid) in T.from_aws(g.get("Tags"))
+            }
+        node_groups: set[str] = set()
+        for groups in per_instance:
+            if len(groups) == 1:
+                node_groups.add(groups[0])
+            elif groups:
+                chosen = [g for g in groups if g in tagged]
+                if not chosen:
+                    log.warning(
+                        "instance groups %s: none tagged %s; no node rule added",
+                        groups,
+                        T.cluster_tag(self.cid),
+                    )
+                node_groups.update(chosen[:1])
         with self._lock:
             known = {node_sg for node_sg, b in self._node_sg_rules if b == backend}
-        if known and self._nodes_seen == tuple(ids):
-            return
-        reservations = self._call(self.ec2, "DescribeInstances", InstanceIds=ids)["Reservations"]
-        node_groups: set[str] = set()
-        for r in reservations:
-            for inst in r["Instances"]:
-                groups = inst.get("SecurityGroups") or []
-                tagged = [g["GroupId"] for g in groups]
-                node_groups.update(tagged[:1] if len(tagged) > 1 else tagged)
         for node_sg in sorted(node_groups - known):
             try:
                 self._call(
@@ -329,7 +353,8 @@ class AwsDriver:
                     raise
             with self._lock:
                 self._node_sg_rules.add((node_sg, backend))
-        self._nodes_seen = tuple(ids)
+        with self._lock:
+            self._nodes_seen = self._nodes_seen | ids
 
     def _ingress_permissions(self, spec: LoadBalancerSpec) -> list[dict[str, Any]]:
         perms = []
@@ -419,16 +444,20 @@ class AwsDriver:
             lb = self._create(spec, nodes, ident, found)
         dns = str(lb.get("DNSName", ""))
         stale = [a for a, t in found.load_balancers.items() if t.get(T.TAG_IDENTITY) != ident]
+        followup = False
         if dns in spec.options.get("status_hostnames", ()):
             self._delete_identities(found, keep=ident)
-        elif stale:
+        elif stale or _has_stale(found, ident):
+            followup = True
             log.info(
                 "%s: replacement %s is up; the old one goes once status shows it",
                 spec.service.key,
                 lb.get("LoadBalancerName"),
             )
         ready = (lb.get("State") or {}).get("Code") == "active"
-        return LoadBalancerStatus(ingress=(IngressPoint(hostname=dns),), ready=ready)
+        return LoadBalancerStatus(
+            ingress=(IngressPoint(hostname=dns),), ready=ready, followup=followup
+        )
 
     def _lb_config(self, spec: LoadBalancerSpec, subnets: list[str], groups: list[str]) -> str:
         o = spec.options
@@ -792,8 +821,10 @@ class AwsDriver:
                 raise
 
     def _delete_sg(self, sg: str) -> None:
-        deadline = time.monotonic() + 300
-        while True:
+        """AWS frees a load balancer's group only after its ENIs detach (minutes on real
+        AWS). A short wait covers the common case; beyond it the reconcile fails with a
+        retryable error and the loop's backoff retries, instead of pinning a worker."""
+        for attempt in range(3):
             try:
                 self._call(self.ec2, "DeleteSecurityGroup", GroupId=sg)
                 return
@@ -801,9 +832,14 @@ class AwsDriver:
                 code = error_code(e)
                 if code == "InvalidGroup.NotFound":
                     return
-                if code != "DependencyViolation" or time.monotonic() > deadline:
+                if code != "DependencyViolation":
                     raise
-                time.sleep(5)  # the deleted load balancer's ENIs are still detaching
+                if attempt < 2:
+                    time.sleep(2)
+        raise RetryableError(
+            f"security group {sg} is still in use by a deleted load "
+            "balancer's network interfaces; will retry"
+        )
 
     # ------------------------------------------------------------ inventory, prices
 
@@ -831,6 +867,15 @@ class AwsDriver:
 
     def prices(self) -> PriceBook:
         return load_prices(self.region, self.prices_file)
+
+
+def _has_stale(found: Found, ident: str) -> bool:
+    groups = (found.load_balancers, found.target_groups, found.security_groups)
+    return any(
+        t.get(T.TAG_IDENTITY) not in (None, ident) and t.get(T.TAG_UID)
+        for g in groups
+        for t in g.values()
+    )
 
 
 def _permanent(e: ClientError) -> RetryableError:
