@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -41,6 +42,7 @@ from providers.aws.prices import load_prices
 log = logging.getLogger(__name__)
 
 CACHE_TTL = 300.0
+DEEP_EVERY = 6  # every 6th converge of a load balancer also re-reads its listeners
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,10 @@ class AwsDriver:
         self._node_sg_rules: set[tuple[str, str]] = set()  # (node sg, backend sg) authorized
         self._nodes_seen: frozenset[str] = frozenset()
         self._backend_lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="aws")
+        self._pending: dict[int, list[Future[Any]]] = {}
+        self._registered: dict[str, frozenset[tuple[str, int]]] = {}  # tg arn -> targets
+        self._passes: dict[str, int] = {}  # lb arn -> converge passes (for the deep check)
 
     # ------------------------------------------------------------ helpers
 
@@ -403,9 +409,15 @@ class AwsDriver:
                 TagSpecifications=[{"ResourceType": "security-group", "Tags": T.as_aws(tags)}],
             )["GroupId"]
             if perms:
-                self._call(
-                    self.ec2, "AuthorizeSecurityGroupIngress", GroupId=sg, IpPermissions=perms
+                authorize = self._pool.submit(
+                    self._call,
+                    self.ec2,
+                    "AuthorizeSecurityGroupIngress",
+                    GroupId=sg,
+                    IpPermissions=perms,
                 )
+                with self._lock:
+                    self._pending.setdefault(threading.get_ident(), []).append(authorize)
             return str(sg)
         sg = mine[0]
         if existing[sg].get(T.TAG_CONFIG) != config:
@@ -484,7 +496,9 @@ class AwsDriver:
             raise
 
     def _rollback(self, created: list[tuple[str, str]]) -> None:
-        for kind, ident in reversed(created):
+        """Load balancer first (its listeners hold the target groups), then groups, then SG."""
+        order = {"lb": 0, "tg": 1, "sg": 2}
+        for kind, ident in sorted(created, key=lambda c: order[c[0]]):
             try:
                 if kind == "lb":
                     self._call(self.elbv2, "DeleteLoadBalancer", LoadBalancerArn=ident)
@@ -547,10 +561,41 @@ class AwsDriver:
             created.append(("lb", lb["LoadBalancerArn"]))
         self._apply_lb_attributes(spec, lb["LoadBalancerArn"])
         targets = self._targets(spec, nodes)
-        for plan in port_plans(spec):
-            tg = self._create_tg(spec, ident, plan, vpc, targets, created)
-            self._create_listener(spec, lb["LoadBalancerArn"], plan, tg, ident)
+        # Target groups don't depend on each other, and targets and listeners only on their
+        # group: run them side by side, so time to status is a few round trips, not 2N+1.
+        plans = port_plans(spec)
+        tgs = _gather(
+            [
+                self._pool.submit(self._create_tg, spec, ident, plan, vpc, targets, created, False)
+                for plan in plans
+            ]
+        )
+        lb_arn = lb["LoadBalancerArn"]
+        work = [
+            self._pool.submit(self._create_listener, spec, lb_arn, plan, tg, ident)
+            for plan, tg in zip(plans, tgs, strict=True)
+        ]
+        work += [
+            self._pool.submit(self._register, tg, plan.node_port, targets)
+            for plan, tg in zip(plans, tgs, strict=True)
+            if targets
+        ]
+        _gather(work + self._take_pending())
         return dict(lb)
+
+    def _take_pending(self) -> list[Future[Any]]:
+        with self._lock:
+            return self._pending.pop(threading.get_ident(), [])
+
+    def _register(self, tg: str, port: int, targets: list[str]) -> None:
+        self._call(
+            self.elbv2,
+            "RegisterTargets",
+            TargetGroupArn=tg,
+            Targets=[{"Id": i, "Port": port} for i in targets],
+        )
+        with self._lock:
+            self._registered[tg] = frozenset((i, port) for i in targets)
 
     def _apply_lb_attributes(self, spec: LoadBalancerSpec, arn: str) -> None:
         attrs = dict(spec.options.get("attributes") or ())
@@ -605,22 +650,30 @@ class AwsDriver:
         vpc: str,
         targets: list[str],
         created: list[tuple[str, str]],
+        register: bool = True,
     ) -> str:
         tags = T.service_tags(self.cid, spec.service, ident, "target-group", spec.tags)
         tags[T.TAG_CONFIG] = plan.config(spec)
         tags[T.TAG_PORT] = str(plan.port)
         tags["ccm.dev/targets"] = T.digest(targets)
-        tg = self._call(
-            self.elbv2,
-            "CreateTargetGroup",
-            Name=T.tg_name(self.cid, spec.service.uid, ident, plan.port, plan.listener_protocol),
-            Protocol=plan.tg_protocol,
-            Port=plan.node_port,
-            VpcId=vpc,
-            TargetType="instance",
-            Tags=T.as_aws(tags),
-            **self._tg_kwargs(spec, plan),
-        )["TargetGroups"][0]
+        name = T.tg_name(self.cid, spec.service.uid, ident, plan.port, plan.listener_protocol)
+        try:
+            tg = self._call(
+                self.elbv2,
+                "CreateTargetGroup",
+                Name=name,
+                Protocol=plan.tg_protocol,
+                Port=plan.node_port,
+                VpcId=vpc,
+                TargetType="instance",
+                Tags=T.as_aws(tags),
+                **self._tg_kwargs(spec, plan),
+            )["TargetGroups"][0]
+        except ClientError as e:
+            if error_code(e) != "DuplicateTargetGroupName":
+                raise
+            # Our deterministic name: a crash (or failed rollback) left it; adopt it.
+            tg = self._call(self.elbv2, "DescribeTargetGroups", Names=[name])["TargetGroups"][0]
         arn = str(tg["TargetGroupArn"])
         created.append(("tg", arn))
         attrs = dict(spec.options.get("target_group_attributes") or ())
@@ -633,13 +686,8 @@ class AwsDriver:
                 TargetGroupArn=arn,
                 Attributes=[{"Key": k, "Value": v} for k, v in sorted(attrs.items())],
             )
-        if targets:
-            self._call(
-                self.elbv2,
-                "RegisterTargets",
-                TargetGroupArn=arn,
-                Targets=[{"Id": i, "Port": plan.node_port} for i in targets],
-            )
+        if targets and register:
+            self._register(arn, plan.node_port, targets)
         return arn
 
     def _listener_kwargs(self, spec: LoadBalancerSpec, plan: PortPlan) -> dict[str, Any]:
@@ -673,23 +721,103 @@ class AwsDriver:
     def _converge(
         self, spec: LoadBalancerSpec, nodes: list[Node], ident: str, arn: str, found: Found
     ) -> dict[str, Any]:
+        """Bring an existing load balancer in line. Listeners are read only when our hash
+        tags say something changed, on every DEEP_EVERY-th pass, or when a target group is
+        missing, so steady state costs the tag query and one DescribeLoadBalancers."""
         lb = self._call(self.elbv2, "DescribeLoadBalancers", LoadBalancerArns=[arn])[
             "LoadBalancers"
         ][0]
-        listeners = self._call(self.elbv2, "DescribeListeners", LoadBalancerArn=arn)["Listeners"]
-        by_port = {int(li["Port"]): li for li in listeners}
+        vpc = str(lb.get("VpcId", ""))
+        want = self._converge_groups(spec, nodes, ident, arn, lb, found, vpc)
+        config = self._lb_config(
+            spec, sorted(z["SubnetId"] for z in lb.get("AvailabilityZones") or []), want
+        )
         mine_tgs = {a: t for a, t in found.target_groups.items() if t.get(T.TAG_IDENTITY) == ident}
         tg_by_port = {int(t.get(T.TAG_PORT, 0)): a for a, t in mine_tgs.items()}
-        targets = self._targets(spec, nodes)
         plans = {p.port: p for p in port_plans(spec)}
-        vpc = str(lb.get("VpcId", ""))
+        lb_changed = found.load_balancers[arn].get(T.TAG_CONFIG) != config
+        with self._lock:
+            self._passes[arn] = self._passes.get(arn, 0) + 1
+            periodic = self._passes[arn] % DEEP_EVERY == 0
+        deep = lb_changed or periodic or set(tg_by_port) != set(plans)
+        targets = self._targets(spec, nodes)
         created: list[tuple[str, str]] = []
+        tag_updates: dict[tuple[tuple[str, str], ...], list[str]] = {}
         for port, plan in plans.items():
             tg = tg_by_port.get(port)
-            if tg is None or mine_tgs[tg].get(T.TAG_PORT) is None:
-                tg = self._create_tg(spec, ident, plan, vpc, targets, created)
+            if tg is None:
+                tg_by_port[port] = self._create_tg(spec, ident, plan, vpc, targets, created)
             else:
-                self._converge_tg(spec, plan, tg, mine_tgs[tg], targets)
+                updates = self._converge_tg(spec, plan, tg, mine_tgs[tg], targets)
+                if updates:
+                    tag_updates.setdefault(tuple(sorted(updates.items())), []).append(tg)
+        for tags, arns in tag_updates.items():  # one AddTags for groups that changed alike
+            self._call(
+                self.elbv2,
+                "AddTags",
+                ResourceArns=arns,
+                Tags=[{"Key": k, "Value": v} for k, v in tags],
+            )
+        if deep:
+            self._converge_listeners(spec, arn, ident, plans, tg_by_port)
+        for port, tg in list(tg_by_port.items()):
+            if port not in plans:
+                self._call(self.elbv2, "DeleteTargetGroup", TargetGroupArn=tg)
+        if lb_changed:
+            if (lb.get("IpAddressType") or "ipv4") != (
+                spec.options.get("ip_address_type") or "ipv4"
+            ):
+                self._call(
+                    self.elbv2,
+                    "SetIpAddressType",
+                    LoadBalancerArn=arn,
+                    IpAddressType=spec.options.get("ip_address_type") or "ipv4",
+                )
+            self._apply_lb_attributes(spec, arn)
+            self._call(
+                self.elbv2,
+                "AddTags",
+                ResourceArns=[arn],
+                Tags=[{"Key": T.TAG_CONFIG, "Value": config}],
+            )
+        _gather(self._take_pending())
+        return dict(lb)
+
+    def _converge_groups(
+        self,
+        spec: LoadBalancerSpec,
+        nodes: list[Node],
+        ident: str,
+        arn: str,
+        lb: Mapping[str, Any],
+        found: Found,
+        vpc: str,
+    ) -> list[str]:
+        if not spec.options.get("security_groups"):
+            front = self._frontend_group(spec, vpc, ident, found.security_groups)
+            want = [front] + (
+                [self._backend_group(vpc, nodes)]
+                if spec.options.get("manage_backend_sg_rules", True)
+                else []
+            )
+        else:
+            want = list(spec.options["security_groups"])
+        if sorted(lb.get("SecurityGroups") or []) != sorted(want):
+            self._call(self.elbv2, "SetSecurityGroups", LoadBalancerArn=arn, SecurityGroups=want)
+        return want
+
+    def _converge_listeners(
+        self,
+        spec: LoadBalancerSpec,
+        arn: str,
+        ident: str,
+        plans: Mapping[int, PortPlan],
+        tg_by_port: Mapping[int, str],
+    ) -> None:
+        listeners = self._call(self.elbv2, "DescribeListeners", LoadBalancerArn=arn)["Listeners"]
+        by_port = {int(li["Port"]): li for li in listeners}
+        for port, plan in plans.items():
+            tg = tg_by_port[port]
             listener = by_port.get(port)
             if listener is None:
                 self._create_listener(spec, arn, plan, tg, ident)
@@ -708,42 +836,6 @@ class AwsDriver:
         for port, listener in by_port.items():
             if port not in plans:
                 self._call(self.elbv2, "DeleteListener", ListenerArn=listener["ListenerArn"])
-        for port, tg in tg_by_port.items():
-            if port not in plans:
-                self._call(self.elbv2, "DeleteTargetGroup", TargetGroupArn=tg)
-        groups = list(lb.get("SecurityGroups") or [])
-        if not spec.options.get("security_groups"):
-            front = self._frontend_group(spec, vpc, ident, found.security_groups)
-            want = [front] + (
-                [self._backend_group(vpc, nodes)]
-                if spec.options.get("manage_backend_sg_rules", True)
-                else []
-            )
-        else:
-            want = list(spec.options["security_groups"])
-        if sorted(groups) != sorted(want):
-            self._call(self.elbv2, "SetSecurityGroups", LoadBalancerArn=arn, SecurityGroups=want)
-        config = self._lb_config(
-            spec, sorted(z["SubnetId"] for z in lb.get("AvailabilityZones") or []), want
-        )
-        if found.load_balancers[arn].get(T.TAG_CONFIG) != config:
-            if (lb.get("IpAddressType") or "ipv4") != (
-                spec.options.get("ip_address_type") or "ipv4"
-            ):
-                self._call(
-                    self.elbv2,
-                    "SetIpAddressType",
-                    LoadBalancerArn=arn,
-                    IpAddressType=spec.options.get("ip_address_type") or "ipv4",
-                )
-            self._apply_lb_attributes(spec, arn)
-            self._call(
-                self.elbv2,
-                "AddTags",
-                ResourceArns=[arn],
-                Tags=[{"Key": T.TAG_CONFIG, "Value": config}],
-            )
-        return dict(lb)
 
     def _converge_tg(
         self,
@@ -752,7 +844,8 @@ class AwsDriver:
         arn: str,
         tags: Mapping[str, str],
         targets: list[str],
-    ) -> None:
+    ) -> dict[str, str]:
+        """Converge one target group; returns the hash tags to update (batched by caller)."""
         updates: dict[str, str] = {}
         config = plan.config(spec)
         if tags.get(T.TAG_CONFIG) != config:
@@ -762,34 +855,33 @@ class AwsDriver:
             updates[T.TAG_CONFIG] = config
         digest = T.digest(targets)
         if tags.get("ccm.dev/targets") != digest or tags.get(T.TAG_CONFIG) != config:
-            health = self._call(self.elbv2, "DescribeTargetHealth", TargetGroupArn=arn)
-            have = {
-                (d["Target"]["Id"], int(d["Target"].get("Port", 0)))
-                for d in health.get("TargetHealthDescriptions", [])
-            }
-            want = {(i, plan.node_port) for i in targets}
-            if want - have:  # register new targets before deregistering old ones
+            with self._lock:
+                known = self._registered.get(arn)
+            if known is None or tags.get(T.TAG_CONFIG) != config:
+                health = self._call(self.elbv2, "DescribeTargetHealth", TargetGroupArn=arn)
+                known = frozenset(
+                    (d["Target"]["Id"], int(d["Target"].get("Port", 0)))
+                    for d in health.get("TargetHealthDescriptions", [])
+                )
+            want = frozenset((i, plan.node_port) for i in targets)
+            if want - known:  # register new targets before deregistering old ones
                 self._call(
                     self.elbv2,
                     "RegisterTargets",
                     TargetGroupArn=arn,
-                    Targets=[{"Id": i, "Port": p} for i, p in sorted(want - have)],
+                    Targets=[{"Id": i, "Port": p} for i, p in sorted(want - known)],
                 )
-            if have - want:
+            if known - want:
                 self._call(
                     self.elbv2,
                     "DeregisterTargets",
                     TargetGroupArn=arn,
-                    Targets=[{"Id": i, "Port": p} for i, p in sorted(have - want)],
+                    Targets=[{"Id": i, "Port": p} for i, p in sorted(known - want)],
                 )
+            with self._lock:
+                self._registered[arn] = want
             updates["ccm.dev/targets"] = digest
-        if updates:
-            self._call(
-                self.elbv2,
-                "AddTags",
-                ResourceArns=[arn],
-                Tags=[{"Key": k, "Value": v} for k, v in updates.items()],
-            )
+        return updates
 
     # ------------------------------------------------------------ delete
 
@@ -867,6 +959,17 @@ class AwsDriver:
 
     def prices(self) -> PriceBook:
         return load_prices(self.region, self.prices_file)
+
+
+def _gather(futures: list[Future[Any]]) -> list[Any]:
+    """Results in order, after every future finished (so a rollback sees everything that
+    was created), raising the first failure."""
+    wait(futures)
+    for f in futures:
+        exc = f.exception()
+        if exc is not None:
+            raise exc
+    return [f.result() for f in futures]
 
 
 def _has_stale(found: Found, ident: str) -> bool:
