@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -58,17 +59,26 @@ class AwsWorld:
 
 @contextmanager
 def aws_world() -> Iterator[AwsWorld]:
-    """A fresh moto server (its backends reset), seeded, behind a fault proxy."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    _, port = server.get_host_and_port()
-    url = f"http://127.0.0.1:{port}"
-    # moto keeps its state in process-wide backends: start every test from an empty cloud
-    urllib.request.urlopen(urllib.request.Request(url + "/moto-api/reset", method="POST"))
+    """A fresh AWS (moto server, or LocalStack when $CCM_AWS_ENDPOINT_URL is set), reset
+    and seeded, behind a fault proxy."""
+    external = os.environ.get("CCM_AWS_ENDPOINT_URL")
+    server = None
+    if external:
+        url = external.rstrip("/")
+        reset = url + "/_localstack/state/reset"
+    else:
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        _, port = server.get_host_and_port()
+        url = f"http://127.0.0.1:{port}"
+        reset = url + "/moto-api/reset"
+    # The emulator keeps state across tests: start every test from an empty cloud
+    urllib.request.urlopen(urllib.request.Request(reset, method="POST"))
     raw = clients(url, REGION)
     seeded = seed_cluster(raw["ec2"], CLUSTER.name)
     try:
         with FaultProxy(url) as proxy:
             yield AwsWorld(url, proxy, seeded, raw)
     finally:
-        server.stop()
+        if server is not None:
+            server.stop()
