@@ -956,6 +956,34 @@ class AwsDriver:
                     shared=owner is None,
                     details=dict(tags),
                 )
+        # Listeners are not in the tagging API's resource types: one DescribeListeners per
+        # load balancer (pages of 400), attributed to the load balancer's owner.
+        for lb_arn, tags in found.load_balancers.items():
+            uid = tags.get(T.TAG_UID)
+            ns, _, name = tags.get(T.TAG_SERVICE, "").partition("/")
+            owner = ServiceRef(ns, name, uid) if uid else None
+            try:
+                listeners = self._call(self.elbv2, "DescribeListeners", LoadBalancerArn=lb_arn)[
+                    "Listeners"
+                ]
+            except ClientError as e:
+                if error_code(e) == "LoadBalancerNotFound":
+                    continue  # deleted between the two calls
+                raise
+            for li in listeners:
+                yield OwnedResource(
+                    provider="aws",
+                    kind="listener",
+                    id=str(li["ListenerArn"]),
+                    cluster=self.cid,
+                    owner=owner,
+                    identity=(tags.get(T.TAG_IDENTITY, ""),),
+                    details={
+                        "load_balancer": lb_arn,
+                        "port": li.get("Port"),
+                        "protocol": li.get("Protocol"),
+                    },
+                )
 
     def prices(self) -> PriceBook:
         return load_prices(self.region, self.prices_file)

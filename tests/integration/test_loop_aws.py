@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import boto3
 from kubernetes import client
 
 from ccm.model import FINALIZER, READY_CONDITION
@@ -231,7 +232,7 @@ def test_inventory_lists_everything_tagged_with_owners(
         by_kind[r.kind] = by_kind.get(r.kind, 0) + 1
         if r.kind != "security-group" or r.owner is not None:
             assert r.owner is not None and r.owner.key == "default/web"
-    assert by_kind == {"load-balancer": 1, "target-group": 2, "security-group": 2}
+    assert by_kind == {"load-balancer": 1, "target-group": 2, "security-group": 2, "listener": 2}
     assert sum(1 for r in owned if r.shared) == 1  # the cluster's backend group
 
 
@@ -270,3 +271,95 @@ def test_invalid_annotation_makes_no_aws_call(
     )
     assert ctl.wait_idle()
     assert aws.proxy.calls == []
+
+
+def test_tls_listener_attributes_and_extra_tags(
+    aws: AwsWorld, loop: Loop, core: client.CoreV1Api
+) -> None:
+    P = "service.beta.kubernetes.io/aws-load-balancer-"
+    acm = boto3.client(
+        "acm",
+        endpoint_url=aws.moto_url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    cert = acm.request_certificate(DomainName="tls.example.com")["CertificateArn"]
+    start(loop, aws, core)
+    core.create_namespaced_service(
+        "default",
+        lb_service(
+            "tls",
+            {
+                P + "ssl-cert": cert,
+                P + "ssl-ports": "https",
+                P + "additional-resource-tags": "team=edge,cost-center=42",
+                P + "cross-zone-load-balancing-enabled": "true",
+                P + "healthcheck-interval": "30",
+            },
+        ),
+    )
+    wait_for(lambda: hostname(core, "tls"))
+    elb = aws.raw["elbv2"]
+    lb = elb.describe_load_balancers()["LoadBalancers"][0]
+    listeners = {
+        li["Port"]: li
+        for li in elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
+    }
+    assert listeners[443]["Protocol"] == "TLS"
+    assert listeners[443]["Certificates"][0]["CertificateArn"] == cert
+    assert listeners[80]["Protocol"] == "TCP"
+    attrs = {
+        a["Key"]: a["Value"]
+        for a in elb.describe_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"])[
+            "Attributes"
+        ]
+    }
+    assert attrs.get("load_balancing.cross_zone.enabled") == "true"
+    assert {
+        tg["HealthCheckIntervalSeconds"] for tg in elb.describe_target_groups()["TargetGroups"]
+    } == {30}
+    for _, tags in aws.tagged():
+        if tags.get("ccm.dev/resource") != "backend-sg":  # shared: no per-Service tags
+            assert tags.get("team") == "edge" and tags.get("cost-center") == "42"
+    core.patch_namespaced_service(
+        "tls", "default", {"metadata": {"annotations": {P + "healthcheck-interval": "10"}}}
+    )
+    wait_for(
+        lambda: (
+            {
+                tg["HealthCheckIntervalSeconds"]
+                for tg in elb.describe_target_groups()["TargetGroups"]
+            }
+            == {10}
+        ),
+        what="health check changed in place",
+    )
+    assert (
+        elb.describe_load_balancers()["LoadBalancers"][0]["LoadBalancerArn"]
+        == lb["LoadBalancerArn"]
+    ), "an in-place change must not replace the load balancer"
+
+
+def test_bad_certificate_warns_with_awss_message_and_leaves_nothing(
+    aws: AwsWorld, loop: Loop, core: client.CoreV1Api
+) -> None:
+    start(loop, aws, core)
+    missing = "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"
+    core.create_namespaced_service(
+        "default",
+        lb_service("tls", {"service.beta.kubernetes.io/aws-load-balancer-ssl-cert": missing}),
+    )
+    wait_for(
+        lambda: any(
+            "CertificateNotFound" in e.message and e.type == "Warning"
+            for e in core.list_namespaced_event("default").items
+        ),
+        what="Warning naming CertificateNotFound",
+    )
+    # Each attempt rolls back what it built; between attempts only the shared group exists.
+    wait_for(
+        lambda: {t.get("ccm.dev/resource") for _, t in aws.tagged()} <= {"backend-sg"},
+        what="rollback of the half-built load balancer",
+    )
+    assert hostname(core, "tls") == ""
