@@ -30,14 +30,13 @@ from typing import Any
 from botocore.client import BaseClient
 
 from providers.aws.seed import (
-    DEFAULT_INSTANCE_TYPE,
     ELB_ROLE_TAG,
     INTERNAL_ELB_ROLE_TAG,
     SeededCluster,
     SeededInstance,
-    _dns_name,
     aws_clients,
     cluster_tag,
+    instance_of,
     node_objects,
     seed_cluster,
 )
@@ -106,19 +105,7 @@ def read_existing(ec2: BaseClient, cluster: str, azs: Sequence[str] | None) -> S
     for inst in sorted(
         found, key=lambda i: (_node_index(_tags(i).get("Name", "")), i["InstanceId"])
     ):
-        instance_id = str(inst["InstanceId"])
-        az = str(inst["Placement"]["AvailabilityZone"])
-        ip = str(inst["PrivateIpAddress"])
-        instances.append(
-            SeededInstance(
-                instance_id=instance_id,
-                az=az,
-                private_ip=ip,
-                node_name=str(inst.get("PrivateDnsName") or _dns_name(ip, region)),
-                provider_id=f"aws:///{az}/{instance_id}",
-                instance_type=str(inst.get("InstanceType") or DEFAULT_INSTANCE_TYPE),
-            )
-        )
+        instances.append(instance_of(inst, region))
     return SeededCluster(
         region=region,
         vpc_id=vpc,

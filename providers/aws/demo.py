@@ -12,7 +12,6 @@ import argparse
 import logging
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any, cast
 
@@ -26,7 +25,7 @@ from ccm.sandbox.server import Sandbox
 from providers.aws.calls import Caller
 from providers.aws.driver import AwsDriver
 from providers.aws.factory import clients
-from providers.aws.seed import node_objects, seed_cluster
+from providers.aws.seed import node_objects, seed_cluster, start_moto
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "examples" / "aws" / "services.yaml"
 TYPE = "service.beta.kubernetes.io/aws-load-balancer-type"
@@ -36,18 +35,12 @@ REGION = "us-east-1"
 
 def _moto() -> tuple[Any, str]:
     try:
-        from moto.server import ThreadedMotoServer
+        return start_moto()
     except ImportError as e:
         raise SystemExit(
             "ccm demo needs moto: run it as `uv run --locked --extra demo ccm "
             "demo` (or pip install 'ccm[demo]')"
         ) from e
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    _, port = server.get_host_and_port()
-    url = f"http://127.0.0.1:{port}"
-    urllib.request.urlopen(urllib.request.Request(url + "/moto-api/reset", method="POST"))
-    return server, url
 
 
 def _services(kube: Kube) -> list[dict[str, Any]]:

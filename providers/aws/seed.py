@@ -89,6 +89,35 @@ def _dns_name(ip: str, region: str) -> str:
     return f"{host}.ec2.internal" if region == "us-east-1" else f"{host}.{region}.compute.internal"
 
 
+def instance_of(inst: Mapping[str, Any], region: str, az: str = "") -> SeededInstance:
+    """An EC2 DescribeInstances/RunInstances entry as the node it backs."""
+    instance_id = str(inst["InstanceId"])
+    ip = str(inst["PrivateIpAddress"])
+    zone = az or str(inst["Placement"]["AvailabilityZone"])
+    return SeededInstance(
+        instance_id=instance_id,
+        az=zone,
+        private_ip=ip,
+        node_name=str(inst.get("PrivateDnsName") or _dns_name(ip, region)),
+        provider_id=f"aws:///{zone}/{instance_id}",
+        instance_type=str(inst.get("InstanceType") or DEFAULT_INSTANCE_TYPE),
+    )
+
+
+def start_moto() -> tuple[Any, str]:
+    """An in-process moto server on a free port, reset (its backends are process-wide)."""
+    import urllib.request
+
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    _, port = server.get_host_and_port()
+    url = f"http://127.0.0.1:{port}"
+    urllib.request.urlopen(urllib.request.Request(url + "/moto-api/reset", method="POST"))
+    return server, url
+
+
 def seed_cluster(
     ec2_client: BaseClient,
     cluster: str,
@@ -191,19 +220,7 @@ def seed_cluster(
             SecurityGroupIds=[sg_id],
             TagSpecifications=_tags("instance", {tag: "owned", "Name": f"{cluster}-node-{n}"}),
         )
-        inst = reservation["Instances"][0]
-        instance_id = str(inst["InstanceId"])
-        ip = str(inst["PrivateIpAddress"])
-        instances.append(
-            SeededInstance(
-                instance_id=instance_id,
-                az=az,
-                private_ip=ip,
-                node_name=str(inst.get("PrivateDnsName") or _dns_name(ip, region)),
-                provider_id=f"aws:///{az}/{instance_id}",
-                instance_type=instance_type,
-            )
-        )
+        instances.append(instance_of(reservation["Instances"][0], region, az))
     return SeededCluster(
         region=region,
         vpc_id=vpc_id,

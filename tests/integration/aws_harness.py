@@ -9,14 +9,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from moto.server import ThreadedMotoServer
-
 from ccm.driver import DriverOptions
 from ccm.faultproxy import FaultProxy
 from ccm.model import ClusterInfo
 from providers.aws.driver import AwsDriver
 from providers.aws.factory import clients, make_driver
-from providers.aws.seed import SeededCluster, node_objects, seed_cluster
+from providers.aws.seed import SeededCluster, node_objects, seed_cluster, start_moto
 from providers.aws.tags import cluster_tag
 
 CLUSTER = ClusterInfo("aws-test", "ccm.dev/lb")
@@ -67,13 +65,9 @@ def aws_world() -> Iterator[AwsWorld]:
         url = external.rstrip("/")
         reset = url + "/_localstack/state/reset"
     else:
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        _, port = server.get_host_and_port()
-        url = f"http://127.0.0.1:{port}"
-        reset = url + "/moto-api/reset"
-    # The emulator keeps state across tests: start every test from an empty cloud
-    urllib.request.urlopen(urllib.request.Request(reset, method="POST"))
+        server, url = start_moto()  # reset: every test starts from an empty cloud
+    if external:  # LocalStack keeps state across tests too
+        urllib.request.urlopen(urllib.request.Request(reset, method="POST"))
     raw = clients(url, REGION)
     seeded = seed_cluster(raw["ec2"], CLUSTER.name)
     try:

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from botocore.config import Config
 from kubernetes import client
-from moto.server import ThreadedMotoServer
 
 from ccm.faultproxy import FaultProxy
 from providers.aws.seed import (
@@ -20,6 +19,7 @@ from providers.aws.seed import (
     aws_clients,
     node_objects,
     seed_cluster,
+    start_moto,
 )
 
 RETRYING = Config(retries={"max_attempts": 2, "mode": "standard"})
@@ -28,10 +28,7 @@ TAG = "kubernetes.io/cluster/demo"
 
 @pytest.fixture(scope="module")
 def moto_url() -> Iterator[str]:
-    server = ThreadedMotoServer(port=0, verbose=False)
-    server.start()
-    _, port = server.get_host_and_port()  # the host may be 0.0.0.0
-    url = f"http://127.0.0.1:{port}"
+    server, url = start_moto()
     yield url
     # moto's backends are process-wide: leave none of this module's state to the next one.
     urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"))

@@ -20,9 +20,9 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
-from moto.server import ThreadedMotoServer
 
 from ccm.faultproxy import FaultProxy
+from providers.aws.seed import start_moto
 
 RETRY_TWICE = Config(retries={"max_attempts": 2, "mode": "standard"})  # 3 attempts in all
 NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"})
@@ -30,10 +30,7 @@ NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 
 @pytest.fixture(scope="module")
 def moto_url() -> Iterator[str]:
-    server = ThreadedMotoServer(port=0, verbose=False)
-    server.start()
-    _, port = server.get_host_and_port()  # the host may be 0.0.0.0
-    url = f"http://127.0.0.1:{port}"
+    server, url = start_moto()
     yield url
     # moto's backends are process-wide: leave none of this module's state to the next one.
     urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"))
