@@ -30,6 +30,7 @@ from ccm.model import (
     InvalidServiceSpec,
     LoadBalancerSpec,
     Node,
+    PermanentError,
     RetryableError,
     ServiceRef,
     node_is_eligible,
@@ -104,14 +105,13 @@ class Controller:
         self._node_set: tuple[Node, ...] | None = None
         self._last: dict[str, tuple[LoadBalancerSpec, tuple[Node, ...]]] = {}
         self._written: dict[str, list[tuple[str, str, str]]] = {}  # key -> last status written
-        self._invalid: dict[str, str] = {}
+        self._invalid: dict[str, str] = {}  # key -> resourceVersion whose spec was invalid
+        self._refused: dict[str, str] = {}  # key -> resourceVersion the cloud refused
         # Keys whose next reconcile must call ensure: resync, node or config change, retry,
         # readiness poll. Other events (our own finalizer/status writes echoing back) only
         # re-run ensure when the intent or the node set changed.
         self._must_ensure: set[str] = set()
-        self._desired: dict[
-            str, list[tuple[str, str, str]]
-        ] = {}  # key -> resourceVersion whose spec was invalid
+        self._desired: dict[str, list[tuple[str, str, str]]] = {}  # key -> last desired status
         self._config_data: Mapping[str, str] | None = None
         self._active: set[str] = set()
         self.concurrency_violations = 0
@@ -296,6 +296,13 @@ class Controller:
                 log.warning(
                     "reconcile %s: Kubernetes API error %s; retry in %.1fs", key, e.status, delay
                 )
+        except PermanentError as e:
+            result = "failed"
+            svc = self.services.get(key)
+            if svc is not None:
+                self.recorder.event(svc, WARNING, e.reason, f"Error syncing load balancer: {e}")
+            self.queue.forget(key)  # no backoff retry: the next resync or a change retries
+            log.warning("reconcile %s failed permanently: %s; retried on resync or change", key, e)
         except Exception as e:
             result = "error"
             svc = self.services.get(key)
@@ -330,6 +337,11 @@ class Controller:
         rv = str(svc["metadata"].get("resourceVersion"))
         if self._invalid.get(key) == rv:
             return "invalid"
+        with self._lock:
+            forced = key in self._must_ensure
+            self._must_ensure.discard(key)
+        if self._refused.get(key) == rv and not forced:
+            return "failed"  # the cloud refused this exact spec; wait for a change or resync
         try:
             spec = self.driver.parse(svc, self.cluster)
         except InvalidServiceSpec as e:
@@ -351,9 +363,6 @@ class Controller:
         )
         spec_changed = last is None or last[0] != spec.intent()
         nodes_changed = last is not None and last[1] != nodes
-        with self._lock:
-            forced = key in self._must_ensure
-            self._must_ensure.discard(key)
         current_view = _ingress_view((svc.get("status") or {}).get("loadBalancer"))
         if not (forced or spec_changed or nodes_changed) and self._desired.get(key) == current_view:
             return "in-sync"  # our own write echoing back: nothing for the driver to do
@@ -366,7 +375,12 @@ class Controller:
                 "UnAvailableLoadBalancer",
                 "There are no available nodes for LoadBalancer",
             )
-        status = self.driver.ensure(spec, list(nodes))
+        try:
+            status = self.driver.ensure(spec, list(nodes))
+        except PermanentError:
+            self._refused[key] = str(svc["metadata"].get("resourceVersion"))
+            raise
+        self._refused.pop(key, None)
         desired = status.to_json()
         wrote = self._write_status(key, svc, desired)
         wrote = self._write_ready(svc, status.ready, spec) or wrote
@@ -435,6 +449,7 @@ class Controller:
         return True
 
     def _forget(self, key: str) -> None:
+        self._refused.pop(key, None)
         self._desired.pop(key, None)
         self._written.pop(key, None)
         self._last.pop(key, None)

@@ -40,6 +40,12 @@ class RetryableError(Exception):
         super().__init__(message)
 
 
+class PermanentError(RetryableError):
+    """The cloud refused the request itself (bad certificate, quota, invalid parameter):
+    sending it again soon cannot help, so the loop retries only on the next resync or
+    when the Service changes, instead of backing off and rebuilding every few minutes."""
+
+
 @dataclass(frozen=True)
 class ServiceRef:
     namespace: str

@@ -30,6 +30,7 @@ from ccm.model import (
     LoadBalancerStatus,
     Node,
     OwnedResource,
+    PermanentError,
     PriceBook,
     RetryableError,
     ServiceRef,
@@ -491,6 +492,11 @@ class AwsDriver:
         created: list[tuple[str, str]] = []
         try:
             return self._build(spec, nodes, ident, found, created)
+        except ClientError as e:
+            self._rollback(created)
+            if error_code(e) in PERMANENT_CODES:
+                raise _permanent(e) from e
+            raise
         except Exception:
             self._rollback(created)
             raise
@@ -1009,9 +1015,42 @@ def _has_stale(found: Found, ident: str) -> bool:
     )
 
 
+PERMANENT_CODES = frozenset(
+    {
+        "CertificateNotFound",
+        "ValidationError",
+        "InvalidConfigurationRequest",
+        "UnsupportedProtocol",
+        "SSLPolicyNotFound",
+        "ALPNPolicyNotSupported",
+        "InvalidSubnet",
+        "SubnetNotFound",
+        "InvalidSecurityGroup",
+        "AllocationIdNotFound",
+        "InvalidParameterValue",
+        "InvalidParameterCombination",
+        "TooManyLoadBalancers",
+        "TooManyTargetGroups",
+        "TooManyListeners",
+        "TooManyCertificates",
+        "TooManyTags",
+        "DuplicateTagKeys",
+        "RulesPerSecurityGroupLimitExceeded",
+        "SecurityGroupLimitExceeded",
+        "InvalidScheme",
+        "AvailabilityZoneNotSupported",
+    }
+)
+
+
 def _permanent(e: ClientError) -> RetryableError:
+    """AWS's own code and message, as the Warning Event shows them; PermanentError when
+    the same request cannot succeed later (bad input or a quota)."""
     err = e.response.get("Error", {})
-    return RetryableError(f"AWS {err.get('Code')}: {err.get('Message')}")
+    message = f"AWS {err.get('Code')}: {err.get('Message')}"
+    return (
+        PermanentError(message) if err.get("Code") in PERMANENT_CODES else RetryableError(message)
+    )
 
 
 def _forward_target(listener: Mapping[str, Any]) -> str | None:

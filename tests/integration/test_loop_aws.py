@@ -162,11 +162,11 @@ def test_throttling_is_retried(aws: AwsWorld, loop: Loop, core: client.CoreV1Api
     assert len(aws.raw["elbv2"].describe_load_balancers()["LoadBalancers"]) == 1
 
 
-def test_permanent_error_rolls_back_and_warns(
+def test_permanent_error_rolls_back_warns_and_waits_for_a_change(
     aws: AwsWorld, loop: Loop, core: client.CoreV1Api
 ) -> None:
     aws.proxy.add(match="CreateListener", status=400, error_code="ValidationError", times=1)
-    _ctl, _driver = start(loop, aws, core)
+    ctl, _driver = start(loop, aws, core)
     core.create_namespaced_service("default", lb_service("web"))
     wait_for(
         lambda: any(
@@ -175,9 +175,15 @@ def test_permanent_error_rolls_back_and_warns(
         ),
         what="Warning with AWS's message",
     )
-    wait_for(lambda: hostname(core, "web"), what="converges on retry")
+    assert ctl.wait_idle()
+    assert aws.raw["elbv2"].describe_load_balancers()["LoadBalancers"] == [], "rolled back"
+    assert aws.proxy.counts()["elasticloadbalancing:CreateLoadBalancer"] == 1, (
+        "a permanent error is not retried with backoff"
+    )
+    core.patch_namespaced_service("web", "default", {"metadata": {"labels": {"fixed": "1"}}})
+    wait_for(lambda: hostname(core, "web"), what="a change to the Service retries")
     lbs = aws.raw["elbv2"].describe_load_balancers()["LoadBalancers"]
-    assert len(lbs) == 1, "the rolled-back attempt left nothing behind"
+    assert len(lbs) == 1
     assert len(aws.raw["elbv2"].describe_target_groups()["TargetGroups"]) == 2
 
 
