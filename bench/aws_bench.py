@@ -31,7 +31,7 @@ from ccm.controller import Controller
 from ccm.sandbox.server import Sandbox
 from providers.aws.driver import AwsDriver
 from tests.integration.aws_harness import CLUSTER, AwsWorld, aws_world
-from tests.integration.harness import Loop
+from tests.integration.harness import Loop, wait_for
 
 LB_CLASS = "ccm.dev/lb"
 READY_CONDITION = "ccm.dev/LoadBalancerReady"
@@ -205,17 +205,6 @@ def gone(core: client.CoreV1Api, name: str) -> bool:
     return not items
 
 
-def poll(predicate: Callable[[], Any], timeout: float, what: str, every: float = 0.01) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(every)
-
-
 def reconciles(ctl: Controller) -> int:
     return sum(ctl.results.values())
 
@@ -223,7 +212,7 @@ def reconciles(ctl: Controller) -> int:
 def idle(ctl: Controller, before: int | None = None, timeout: float = 120.0) -> None:
     """Wait for at least one reconcile after `before` (if given), then for a quiet queue."""
     if before is not None:
-        poll(lambda: reconciles(ctl) > before, timeout, "a reconcile", every=0.02)
+        wait_for(lambda: reconciles(ctl) > before, timeout, "a reconcile", every=0.02)
     deadline = time.monotonic() + timeout
     while True:
         # wait_idle ignores delayed re-adds (the ready poll, backoff retries): wait them out
@@ -240,7 +229,7 @@ def idle(ctl: Controller, before: int | None = None, timeout: float = 120.0) -> 
 def create_and_wait(ctl: Controller, core: client.CoreV1Api, name: str) -> float:
     core.create_namespaced_service("default", lb_service(name))
     t0 = time.monotonic()
-    poll(lambda: hostname(core, name), 120, f"{name} status hostname")
+    wait_for(lambda: hostname(core, name), 120, f"{name} status hostname")
     took = time.monotonic() - t0
     idle(ctl)
     return took
@@ -248,7 +237,7 @@ def create_and_wait(ctl: Controller, core: client.CoreV1Api, name: str) -> float
 
 def delete_and_wait(ctl: Controller, core: client.CoreV1Api, name: str) -> None:
     core.delete_namespaced_service(name, "default")
-    poll(lambda: gone(core, name), 360, f"{name} gone", every=0.02)
+    wait_for(lambda: gone(core, name), 360, f"{name} gone", every=0.02)
     idle(ctl)
 
 
@@ -340,10 +329,10 @@ def run(world: AwsWorld, sandbox: Sandbox) -> tuple[list[Phase], dict[str, Any]]
         meter.start()
         core.create_namespaced_service("default", lb_service("web-latency"))
         t0 = time.monotonic()
-        poll(lambda: hostname(core, "web-latency"), 120, "web-latency status hostname")
+        wait_for(lambda: hostname(core, "web-latency"), 120, "web-latency status hostname")
         seconds = time.monotonic() - t0
         in_path = meter.wire()
-        poll(lambda: ready(core, "web-latency") == "True", 120, "Ready condition")
+        wait_for(lambda: ready(core, "web-latency") == "True", 120, "Ready condition")
         ready_seconds = time.monotonic() - t0
         idle(ctl)
         until_idle = meter.wire()

@@ -104,7 +104,6 @@ class Controller:
         self._lock = threading.Lock()
         self._node_set: tuple[Node, ...] | None = None
         self._last: dict[str, tuple[LoadBalancerSpec, tuple[Node, ...]]] = {}
-        self._written: dict[str, list[tuple[str, str, str]]] = {}  # key -> last status written
         self._invalid: dict[str, str] = {}  # key -> resourceVersion whose spec was invalid
         self._refused: dict[str, str] = {}  # key -> resourceVersion the cloud refused
         # Keys whose next reconcile must call ensure: resync, node or config change, retry,
@@ -403,22 +402,21 @@ class Controller:
         """Patch status.loadBalancer if it differs; True if a write was made.
 
         The informer's copy may predate our own last write (its watch event is still in
-        flight). When what we want is what we last wrote, a GET settles it: a read is
-        cheaper than a redundant write and its Events.
+        flight). When what we want is what we wanted last time, a GET settles it: a read
+        is cheaper than a redundant write and its Events.
         """
         want = _ingress_view(desired)
         current = (svc.get("status") or {}).get("loadBalancer") or {}
         if want == _ingress_view(current):
             return False
         ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
-        if self._written.get(key) == want:
+        if self._desired.get(key) == want:
             live = self.kube.get_service(ns, name)
             if want == _ingress_view((live.get("status") or {}).get("loadBalancer")):
                 return False
         self.kube.patch_service_status(
             ns, name, {"status": {"loadBalancer": {"ingress": desired.get("ingress")}}}
         )
-        self._written[key] = want
         return True
 
     def _write_ready(self, svc: JSON, ready: bool | None, spec: LoadBalancerSpec) -> bool:
@@ -451,7 +449,6 @@ class Controller:
     def _forget(self, key: str) -> None:
         self._refused.pop(key, None)
         self._desired.pop(key, None)
-        self._written.pop(key, None)
         self._last.pop(key, None)
         self._invalid.pop(key, None)
 

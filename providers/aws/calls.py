@@ -106,10 +106,10 @@ DEFAULT_RATES: Mapping[str, tuple[float, float]] = {
 _READ_PREFIXES = ("Describe", "Get", "List")
 
 
-def family(service: str, operation: str) -> str:
+def family(endpoint_prefix: str, operation: str) -> str:
+    """e.g. "ec2:read"; the tagging API's endpoint prefix is already "tagging"."""
     kind = "read" if operation.startswith(_READ_PREFIXES) else "write"
-    service = "tagging" if service == "resourcegroupstaggingapi" else service
-    return f"{service}:{kind}"
+    return f"{endpoint_prefix}:{kind}"
 
 
 class Caller:
@@ -131,8 +131,7 @@ class Caller:
 
     def call(self, client: Any, operation: str, **kwargs: Any) -> dict[str, Any]:
         service = client.meta.service_model.endpoint_prefix
-        fam = family(service if service != "tagging" else "resourcegroupstaggingapi", operation)
-        bucket = self._buckets.get(fam)
+        bucket = self._buckets.get(family(service, operation))
         method = getattr(client, _snake(operation))
         retry = Retrying(
             retry=retry_if_exception(is_retryable),

@@ -142,7 +142,6 @@ class AwsDriver:
         self._nodes_seen: frozenset[str] = frozenset()
         self._backend_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="aws")
-        self._pending: dict[int, list[Future[Any]]] = {}
         self._registered: dict[str, frozenset[tuple[str, int]]] = {}  # tg arn -> targets
         self._passes: dict[str, int] = {}  # lb arn -> converge passes (for the deep check)
 
@@ -390,7 +389,10 @@ class AwsDriver:
         vpc: str,
         ident: str,
         existing: Mapping[str, Mapping[str, str]],
+        pending: list[Future[Any]],
     ) -> str:
+        """The Service's frontend group. A new group's ingress rules are authorised in the
+        background (appended to `pending`), alongside CreateLoadBalancer."""
         perms = self._ingress_permissions(spec)
         config = T.digest(perms)
         mine = [
@@ -410,15 +412,15 @@ class AwsDriver:
                 TagSpecifications=[{"ResourceType": "security-group", "Tags": T.as_aws(tags)}],
             )["GroupId"]
             if perms:
-                authorize = self._pool.submit(
-                    self._call,
-                    self.ec2,
-                    "AuthorizeSecurityGroupIngress",
-                    GroupId=sg,
-                    IpPermissions=perms,
+                pending.append(
+                    self._pool.submit(
+                        self._call,
+                        self.ec2,
+                        "AuthorizeSecurityGroupIngress",
+                        GroupId=sg,
+                        IpPermissions=perms,
+                    )
                 )
-                with self._lock:
-                    self._pending.setdefault(threading.get_ident(), []).append(authorize)
             return str(sg)
         sg = mine[0]
         if existing[sg].get(T.TAG_CONFIG) != config:
@@ -526,8 +528,9 @@ class AwsDriver:
         o = spec.options
         subnets, vpc = self._subnets_for(spec)
         groups = list(o.get("security_groups") or ())
+        pending: list[Future[Any]] = []
         if not groups:
-            sg = self._frontend_group(spec, vpc, ident, found.security_groups)
+            sg = self._frontend_group(spec, vpc, ident, found.security_groups, pending)
             if sg not in found.security_groups:
                 created.append(("sg", sg))
             groups = [sg]
@@ -586,12 +589,8 @@ class AwsDriver:
             for plan, tg in zip(plans, tgs, strict=True)
             if targets
         ]
-        _gather(work + self._take_pending())
+        _gather(work + pending)
         return dict(lb)
-
-    def _take_pending(self) -> list[Future[Any]]:
-        with self._lock:
-            return self._pending.pop(threading.get_ident(), [])
 
     def _register(self, tg: str, port: int, targets: list[str]) -> None:
         self._call(
@@ -734,7 +733,8 @@ class AwsDriver:
             "LoadBalancers"
         ][0]
         vpc = str(lb.get("VpcId", ""))
-        want = self._converge_groups(spec, nodes, ident, arn, lb, found, vpc)
+        pending: list[Future[Any]] = []
+        want = self._converge_groups(spec, nodes, ident, arn, lb, found, vpc, pending)
         config = self._lb_config(
             spec, sorted(z["SubnetId"] for z in lb.get("AvailabilityZones") or []), want
         )
@@ -786,7 +786,7 @@ class AwsDriver:
                 ResourceArns=[arn],
                 Tags=[{"Key": T.TAG_CONFIG, "Value": config}],
             )
-        _gather(self._take_pending())
+        _gather(pending)
         return dict(lb)
 
     def _converge_groups(
@@ -798,9 +798,10 @@ class AwsDriver:
         lb: Mapping[str, Any],
         found: Found,
         vpc: str,
+        pending: list[Future[Any]],
     ) -> list[str]:
         if not spec.options.get("security_groups"):
-            front = self._frontend_group(spec, vpc, ident, found.security_groups)
+            front = self._frontend_group(spec, vpc, ident, found.security_groups, pending)
             want = [front] + (
                 [self._backend_group(vpc, nodes)]
                 if spec.options.get("manage_backend_sg_rules", True)

@@ -29,7 +29,12 @@ pools:
 CLUSTER = ClusterInfo("test-cluster", "ccm.dev/lb")
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+def wait_for(
+    predicate: Callable[[], Any],
+    timeout: float = 30.0,
+    what: str = "condition",
+    every: float = 0.05,
+) -> Any:
     """Poll until predicate() is truthy; generous timeouts, speed is measured in bench/."""
     deadline = time.monotonic() + timeout
     while True:
@@ -38,7 +43,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "c
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
+        time.sleep(every)
 
 
 def pool_driver(config: str = POOLS) -> Driver:
