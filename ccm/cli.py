@@ -55,6 +55,12 @@ def _plan(args: argparse.Namespace) -> int:
     return run.plan(args)
 
 
+def _leaks(args: argparse.Namespace) -> int:
+    from ccm.leaks.cli import leaks
+
+    return leaks(args)
+
+
 def _demo(args: argparse.Namespace) -> int:
     from providers.aws.demo import demo
 
@@ -103,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("service", metavar="NAMESPACE/NAME")
     flags.add_common_flags(pl)
     pl.set_defaults(func=_plan)
+    lk = sub.add_parser(
+        "leaks", help="find (and with --delete remove) orphaned cloud load-balancer resources"
+    )
+    flags.add_leaks_flags(lk)
+    lk.set_defaults(func=_leaks)
     return parser
 
 

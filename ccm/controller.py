@@ -174,6 +174,13 @@ class Controller:
             )
         )
 
+    def service_snapshot(self) -> list[JSON]:
+        """Every Service in the informer cache; refuses before the first full list, when
+        an empty cache would make every load balancer look orphaned."""
+        if not self.services.synced.is_set():
+            raise RuntimeError("the Service informer has not synced yet")
+        return self.services.items()
+
     # ------------------------------------------------------------ lifecycle
 
     def start(self, wait_synced: float = 60.0) -> None:

@@ -6,7 +6,7 @@ driver is a package that declares one entry point; the core imports no driver by
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Protocol, runtime_checkable
@@ -79,6 +79,41 @@ class ConfigurableDriver(Protocol):
     """Optional: accept new configuration at run time (the ConfigMap changed)."""
 
     def configure(self, config: Mapping[str, str]) -> None: ...
+
+
+@runtime_checkable
+class LeakAwareDriver(Protocol):
+    """Optional, for drivers whose resources the leak detector removes one by one.
+
+    A driver without it still plugs in: the detector compares `spec.identity()` with
+    `OwnedResource.identity`, removes whole-Service orphans with `delete(ref)`, and only
+    reports what that cannot express (a replacement's leftover, an unused shared resource).
+    """
+
+    def resource_identity(self, spec: LoadBalancerSpec) -> tuple[Any, ...]:
+        """The `OwnedResource.identity` of resources built for this spec."""
+        ...
+
+    def delete_resources(self, resources: Sequence[OwnedResource]) -> list[DeleteOutcome]:
+        """Delete exactly these, in dependency order, retrying "in use"; one outcome each.
+        Already gone counts as deleted."""
+        ...
+
+    def protected_ids(self, service: JSON) -> set[str]:
+        """Ids of user-owned resources the Service's annotations name (an EIP, a security
+        group, a static IP): never deleted, whoever they look owned by."""
+        ...
+
+    def legacy_wanted(self, resource: OwnedResource, service: JSON | None) -> bool:
+        """Whether the legacy controller that made `resource` would still keep it for
+        `service` (None: the Service is gone)."""
+        ...
+
+
+@dataclass(frozen=True)
+class DeleteOutcome:
+    resource: OwnedResource
+    error: str = ""  # empty: deleted (or already gone)
 
 
 DriverFactory = Callable[[DriverOptions], Driver]

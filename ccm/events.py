@@ -1,4 +1,5 @@
-"""Kubernetes Events on Services, written off the reconcile path.
+"""Kubernetes Events on Services (and the controller's own Pod), written off the reconcile
+path.
 
 Like client-go's recorder, repeats of the same (object, type, reason, message) within ten
 minutes bump `count` on the existing Event instead of creating another, and writes happen
@@ -92,8 +93,8 @@ class EventRecorder:
             {
                 "metadata": {"name": name, "namespace": ns},
                 "involvedObject": {
-                    "apiVersion": "v1",
-                    "kind": "Service",
+                    "apiVersion": service.get("apiVersion", "v1"),
+                    "kind": service.get("kind", "Service"),
                     "namespace": ns,
                     "name": meta.get("name"),
                     "uid": meta.get("uid"),

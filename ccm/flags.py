@@ -66,3 +66,67 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
         help="seconds between full re-ensures that correct drift (default 300)",
     )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    leak = p.add_argument_group("leak detector")
+    leak.add_argument(
+        "--leak-interval",
+        type=float,
+        default=600.0,
+        help="seconds between sweeps for orphaned cloud resources; 0 disables (default 600)",
+    )
+    leak.add_argument(
+        "--leak-min-age",
+        type=float,
+        default=300.0,
+        help="an orphan is deleted only after two sightings this many seconds apart and "
+        "once it is this old (default 300)",
+    )
+    leak.add_argument(
+        "--leak-max-deletions",
+        type=int,
+        default=10,
+        help="at most this many deletions a sweep (default 10)",
+    )
+    leak.add_argument(
+        "--leak-mode",
+        choices=["report", "delete"],
+        default="delete",
+        help="report orphans only, or delete them (default delete)",
+    )
+    leak.add_argument(
+        "--leak-delete-legacy",
+        action="store_true",
+        help="also delete orphans made by the legacy cloud provider or "
+        "aws-load-balancer-controller (reported otherwise)",
+    )
+    leak.add_argument(
+        "--leak-events-namespace",
+        default=None,
+        help="namespace for leak-detector Events (default $POD_NAMESPACE, else kube-system)",
+    )
+
+
+def add_leaks_flags(p: argparse.ArgumentParser) -> None:
+    add_common_flags(p)
+    p.add_argument("--delete", action="store_true", help="delete what is found (default: report)")
+    p.add_argument(
+        "--delete-legacy",
+        action="store_true",
+        help="with --delete, also delete legacy-controller orphans",
+    )
+    p.add_argument(
+        "--min-age",
+        type=float,
+        default=300.0,
+        help="do not delete resources younger than this many seconds, where the cloud "
+        "records a creation time (default 300)",
+    )
+    p.add_argument(
+        "--confirm-delay",
+        type=float,
+        default=5.0,
+        help="seconds between the scan and the confirming scan before deleting (default 5)",
+    )
+    p.add_argument(
+        "--max-deletions", type=int, default=10, help="at most this many deletions (default 10)"
+    )
+    p.add_argument("-o", "--output", choices=["table", "json"], default="table")

@@ -195,9 +195,21 @@ class LoadBalancerStatus:
         return {"ingress": [i.to_json() for i in self.ingress]} if self.ingress else {}
 
 
+OURS = "ccm"  # OwnedResource.managed_by for what this controller created
+
+
 @dataclass(frozen=True)
 class OwnedResource:
-    """One cloud resource a driver found tagged for this cluster."""
+    """One cloud resource a driver found tagged for this cluster.
+
+    `identity` holds what `LeakAwareDriver.resource_identity(spec)` returns for the spec
+    the resource was built for, so the leak detector can tell a replacement's leftover
+    from the live load balancer without knowing the driver. `managed_by` is "ccm" for our
+    own resources, or the controller that made a legacy one ("cloud-provider-aws",
+    "aws-load-balancer-controller"); `keep` marks the user's `ccm.dev/keep=true`;
+    `addresses` are the IPs/hostnames it serves, so a resource that a Service's status
+    still points at is never taken for a leftover.
+    """
 
     provider: str
     kind: str  # e.g. "address", "load-balancer", "target-group"
@@ -208,6 +220,20 @@ class OwnedResource:
     created_at: datetime | None = None
     shared: bool = False
     details: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    managed_by: str = OURS
+    keep: bool = False
+    addresses: tuple[str, ...] = ()
+    name: str = ""  # a human name where the id is an ARN or a URL
+    delete_order: int = 0  # lower goes first: a load balancer before its target groups
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.provider, self.kind, self.id)
+
+
+class IncompleteListing(Exception):
+    """A cloud listing failed part-way or looks truncated (a page missing, a pagination
+    token repeated): the leak detector must delete nothing on the strength of it."""
 
 
 @dataclass(frozen=True)

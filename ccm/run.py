@@ -23,6 +23,8 @@ from ccm.driver import (
     load_driver,
 )
 from ccm.kube import Kube, api_client
+from ccm.leaks.loop import EventTarget, LeakLoop, attach
+from ccm.leaks.sweep import Mode, SweepConfig
 from ccm.model import FINALIZER, ClusterInfo, InvalidServiceSpec, Node, node_is_eligible
 
 log = logging.getLogger("ccm")
@@ -91,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, _signal)
     faulthandler.register(signal.SIGUSR1)  # `kill -USR1` dumps every thread's stack
     controller.start()
+    leak_loop = _leak_loop(args, controller)
     log.info(
         "ccm running: provider=%s cluster=%s class=%s workers=%d",
         args.provider,
@@ -99,9 +102,37 @@ def run(args: argparse.Namespace) -> int:
         args.workers,
     )
     stop.wait()
+    if leak_loop is not None:
+        leak_loop.stop()
     controller.stop()
     log.info("ccm stopped: reconciles %s", json.dumps(dict(controller.results)))
     return 0
+
+
+def _leak_loop(args: argparse.Namespace, controller: Controller) -> LeakLoop | None:
+    if args.leak_interval <= 0:
+        log.info("leak detector off (--leak-interval 0)")
+        return None
+    if args.leak_max_deletions < 0 or args.leak_min_age < 0:
+        raise SystemExit("--leak-max-deletions, --leak-min-age: must not be negative")
+    config = SweepConfig(
+        mode=Mode(args.leak_mode),
+        min_age=args.leak_min_age,
+        max_deletions=args.leak_max_deletions,
+        delete_legacy=args.leak_delete_legacy,
+    )
+    loop = attach(
+        controller, config, args.leak_interval, EventTarget.from_env(args.leak_events_namespace)
+    )
+    loop.start()
+    log.info(
+        "leak detector: %s mode, every %gs, min age %gs, at most %d deletions a sweep",
+        config.mode,
+        args.leak_interval,
+        config.min_age,
+        config.max_deletions,
+    )
+    return loop
 
 
 def plan(args: argparse.Namespace) -> int:
