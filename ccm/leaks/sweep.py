@@ -126,7 +126,13 @@ class Sweeper:
             log.warning("leak sweep (%s): deleting nothing: %s", self.driver.name, e)
             return report
         report.owned, report.services = len(owned), len(services)
-        found = classify(owned, services, self.cluster, self.driver, self.owns)
+        try:
+            found = classify(owned, services, self.cluster, self.driver, self.owns)
+        except Exception as e:  # a driver hook failed: the view cannot be trusted
+            log.exception("leak sweep (%s): classification failed", self.driver.name)
+            report.refused = f"classifying the inventory failed: {e!r}"
+            LEAK_SWEEPS.labels(self.driver.name, "refused").inc()
+            return report
         report.spared = found.spared
         report.findings = self._act(found, started)
         self._publish(found)
