@@ -3,7 +3,8 @@
 It starts the Kubernetes API sandbox and an in-process moto server, seeds a VPC with
 tagged subnets, instances and matching Nodes, applies deploy/examples/aws/services.yaml,
 runs the real controller with the AWS driver, prints what converges, flips one Service
-from NLB to ALB to show the replacement leaves nothing behind, and exits 0.
+from NLB to ALB to show the replacement leaves nothing behind, leaks one Service's load
+balancer the way a controller outage does and lets the leak detector remove it, and exits 0.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from kubernetes import client
 
 from ccm.controller import Controller, ControllerConfig
 from ccm.kube import Kube
+from ccm.leaks.report import table as leak_table
+from ccm.leaks.sweep import SweepConfig, Sweeper
 from ccm.model import ClusterInfo
 from ccm.sandbox.server import Sandbox
 from providers.aws.calls import Caller
@@ -81,6 +84,34 @@ def _wait(predicate: Any, timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise SystemExit(f"ccm demo: timed out waiting for {what}")
         time.sleep(0.1)
+
+
+def _leak_demo(controller: Controller, core: client.CoreV1Api, out: Any) -> None:
+    """The leak every reference controller suffers: a Service deleted while the controller
+    is down, its finalizer removed by hand. The detector finds what it left and removes it
+    (two sightings; no minimum age in a demo), then sweeps again: zero orphans."""
+    controller.stop()
+    core.delete_namespaced_service("api", "default")
+    core.patch_namespaced_service("api", "default", {"metadata": {"finalizers": None}})
+    print("\ncontroller stopped; deleted Service api and removed its finalizer by hand", file=out)
+    sweeper = Sweeper(
+        controller.driver,
+        controller.cluster,
+        controller.owns,
+        SweepConfig(min_age=0.0, min_gap=0.0),
+    )
+    services = Kube(core.api_client).list_all
+
+    def listed() -> list[dict[str, Any]]:
+        return services("services")[0]
+
+    print("leak detector, first sweep (finds; confirms before deleting):", file=out)
+    print(leak_table([sweeper.sweep(listed)]), file=out, end="")
+    time.sleep(0.01)
+    print("second sweep (deletes):", file=out)
+    print(leak_table([sweeper.sweep(listed)]), file=out, end="")
+    print("third sweep:", file=out)
+    print(leak_table([sweeper.sweep(listed)]), file=out, end="")
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -149,7 +180,10 @@ def demo(args: argparse.Namespace) -> int:
         f"({driver.caller.throttled} throttled)",
         file=out,
     )
+    _leak_demo(controller, core, out)
     if args.keep:
+        controller = Controller(kube, driver, ControllerConfig(cluster=cluster))
+        controller.start()
         print(
             f"\n--keep: running. KUBECONFIG={kubeconfig} kubectl get svc   (Ctrl-C stops)", file=out
         )
@@ -158,7 +192,7 @@ def demo(args: argparse.Namespace) -> int:
                 time.sleep(3600)
         except KeyboardInterrupt:
             pass
-    controller.stop()
+        controller.stop()
     sandbox.stop()
     server.stop()
     return 0
