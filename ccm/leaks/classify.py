@@ -63,6 +63,8 @@ def classify(
     by_key = {_key(s): s for s in services}
     protected = _protected(services, driver)
     wants = _Wants(cluster, driver, owns)
+    owned = list(owned)
+    serving = _serving(owned, by_uid)
     out = Classification()
     shared: list[OwnedResource] = []
     for r in owned:
@@ -74,7 +76,7 @@ def classify(
         elif r.shared or r.owner is None:
             shared.append(r)
         else:
-            _ours(r, by_uid.get(r.owner.uid), wants, out)
+            _ours(r, by_uid.get(r.owner.uid), wants, serving, out)
     in_use = any(owns(s) for s in services) or any(r.managed_by == OURS for r in out.wanted)
     for r in shared:
         if in_use:
@@ -96,7 +98,27 @@ def _spared(r: OwnedResource, cluster: ClusterInfo, protected: set[str]) -> Spar
     return None
 
 
-def _ours(r: OwnedResource, svc: JSON | None, wants: _Wants, out: Classification) -> None:
+def _serving(
+    owned: Sequence[OwnedResource], by_uid: dict[str, JSON]
+) -> set[tuple[str, tuple[Any, ...]]]:
+    """(owner uid, identity) of every load balancer its Service's status points at: that
+    load balancer and its children (target groups, security groups, which have no address
+    of their own) are in use, whatever the spec now asks for."""
+    out = set()
+    for r in owned:
+        svc = by_uid.get(r.owner.uid) if r.owner else None
+        if svc is not None and r.owner is not None and set(r.addresses) & _status_addresses(svc):
+            out.add((r.owner.uid, tuple(r.identity)))
+    return out
+
+
+def _ours(
+    r: OwnedResource,
+    svc: JSON | None,
+    wants: _Wants,
+    serving: set[tuple[str, tuple[Any, ...]]],
+    out: Classification,
+) -> None:
     assert r.owner is not None
     if svc is None:
         out.orphans.append(Orphan(r, Reason.SERVICE_GONE, f"Service {r.owner.key} is gone"))
@@ -120,7 +142,7 @@ def _ours(r: OwnedResource, svc: JSON | None, wants: _Wants, out: Classification
         out.spared.append((r, Spared.UNPARSEABLE))
     elif tuple(r.identity) == identity:
         out.wanted.append(r)
-    elif set(r.addresses) & _status_addresses(svc):
+    elif (r.owner.uid, tuple(r.identity)) in serving:
         out.spared.append((r, Spared.IN_STATUS))  # mid-replacement: status not switched yet
     else:
         out.orphans.append(

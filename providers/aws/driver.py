@@ -22,6 +22,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from ccm.driver import DeleteOutcome
 from ccm.model import (
     JSON,
     ClusterInfo,
@@ -38,6 +39,9 @@ from ccm.model import (
 from providers.aws import tags as T
 from providers.aws.annotations import parse_service
 from providers.aws.calls import Caller, error_code
+from providers.aws.cleanup import Cleaner
+from providers.aws.inventory import list_owned
+from providers.aws.legacy import legacy_wanted, protected_ids
 from providers.aws.prices import load_prices
 
 log = logging.getLogger(__name__)
@@ -132,6 +136,8 @@ class AwsDriver:
         self.ec2 = clients["ec2"]
         self.elbv2 = clients["elbv2"]
         self.tagging = clients["resourcegroupstaggingapi"]
+        self.elb = clients.get("elb")  # classic ELBs: only legacy ones are ever listed
+        self._clients = dict(clients)
         self.region = region
         self.caller = caller or Caller()
         self.prices_file = prices_file
@@ -943,54 +949,26 @@ class AwsDriver:
     # ------------------------------------------------------------ inventory, prices
 
     def inventory(self) -> Iterable[OwnedResource]:
-        found = self._find()
-        for kind, items in (
-            ("load-balancer", found.load_balancers),
-            ("target-group", found.target_groups),
-            ("security-group", found.security_groups),
-        ):
-            for rid, tags in items.items():
-                uid = tags.get(T.TAG_UID)
-                ns, _, name = tags.get(T.TAG_SERVICE, "").partition("/")
-                owner = ServiceRef(ns, name, uid) if uid else None
-                yield OwnedResource(
-                    provider="aws",
-                    kind=kind,
-                    id=rid,
-                    cluster=self.cid,
-                    owner=owner,
-                    identity=(tags.get(T.TAG_IDENTITY, ""),),
-                    shared=owner is None,
-                    details=dict(tags),
-                )
-        # Listeners are not in the tagging API's resource types: one DescribeListeners per
-        # load balancer (pages of 400), attributed to the load balancer's owner.
-        for lb_arn, tags in found.load_balancers.items():
-            uid = tags.get(T.TAG_UID)
-            ns, _, name = tags.get(T.TAG_SERVICE, "").partition("/")
-            owner = ServiceRef(ns, name, uid) if uid else None
-            try:
-                listeners = self._call(self.elbv2, "DescribeListeners", LoadBalancerArn=lb_arn)[
-                    "Listeners"
-                ]
-            except ClientError as e:
-                if error_code(e) == "LoadBalancerNotFound":
-                    continue  # deleted between the two calls
-                raise
-            for li in listeners:
-                yield OwnedResource(
-                    provider="aws",
-                    kind="listener",
-                    id=str(li["ListenerArn"]),
-                    cluster=self.cid,
-                    owner=owner,
-                    identity=(tags.get(T.TAG_IDENTITY, ""),),
-                    details={
-                        "load_balancer": lb_arn,
-                        "port": li.get("Port"),
-                        "protocol": li.get("Protocol"),
-                    },
-                )
+        return list_owned(self._call, self.cid, self.tagging, self.elbv2, self.elb)
+
+    # ------------------------------------------------------------ leak detector hooks
+
+    def resource_identity(self, spec: LoadBalancerSpec) -> tuple[Any, ...]:
+        return (T.identity_hash(spec),)
+
+    def delete_resources(self, resources: Sequence[OwnedResource]) -> list[DeleteOutcome]:
+        outcomes = Cleaner(self._call, self._clients, self.cid).delete(resources)
+        if any(o.resource.shared and not o.error for o in outcomes):
+            with self._backend_lock:  # the next ensure finds or makes a new one
+                self._backend_sg = None
+                self._node_sg_rules.clear()
+        return outcomes
+
+    def protected_ids(self, service: JSON) -> set[str]:
+        return protected_ids(service)
+
+    def legacy_wanted(self, resource: OwnedResource, service: JSON | None) -> bool:
+        return legacy_wanted(resource, service)
 
     def prices(self) -> PriceBook:
         return load_prices(self.region, self.prices_file)

@@ -28,7 +28,7 @@ def clients(endpoint_url: str | None, region: str) -> dict[str, Any]:
             kwargs.update(aws_access_key_id="test", aws_secret_access_key="test")
     return {
         name: session.client(name, **kwargs)
-        for name in ("ec2", "elbv2", "resourcegroupstaggingapi")
+        for name in ("ec2", "elbv2", "elb", "resourcegroupstaggingapi")
     }
 
 

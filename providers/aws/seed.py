@@ -26,7 +26,7 @@ KUBELET_VERSION = "v1.32.0"
 CLUSTER_TAG_PREFIX = "kubernetes.io/cluster/"
 ELB_ROLE_TAG = "kubernetes.io/role/elb"
 INTERNAL_ELB_ROLE_TAG = "kubernetes.io/role/internal-elb"
-CLIENT_NAMES = ("ec2", "elbv2", "resourcegroupstaggingapi")
+CLIENT_NAMES = ("ec2", "elbv2", "elb", "resourcegroupstaggingapi")
 
 
 @dataclass(frozen=True)
@@ -304,7 +304,7 @@ def _has_credentials() -> bool:
 def aws_clients(
     endpoint_url: str | None, region: str, *, config: Any = None
 ) -> dict[str, BaseClient]:
-    """The clients the driver uses, keyed "ec2", "elbv2", "resourcegroupstaggingapi".
+    """The clients the driver uses, keyed "ec2", "elbv2", "elb", "resourcegroupstaggingapi".
 
     With an endpoint (an emulator) and no credentials configured, dummy ones are used,
     since emulators accept any; against real AWS the usual credential chain applies.
@@ -318,3 +318,80 @@ def aws_clients(
             kwargs.update(aws_access_key_id="test", aws_secret_access_key="test")
     session = boto3.session.Session()
     return {name: session.client(name, **kwargs) for name in CLIENT_NAMES}
+
+
+# ---------------------------------------------------------------- leak-detector fixtures
+
+
+def seed_legacy_clb(
+    clients: Mapping[str, Any], seeded: SeededCluster, cluster: str, namespace: str, name: str
+) -> str:
+    """A Classic ELB as the in-tree controller makes it: named "a" + the Service UID
+    without dashes (32 characters), tagged with the cluster tag and the Service's name."""
+    import hashlib
+
+    lb_name = "a" + hashlib.sha256(f"{cluster}/{namespace}/{name}".encode()).hexdigest()[:31]
+    clients["elb"].create_load_balancer(
+        LoadBalancerName=lb_name,
+        Listeners=[{"Protocol": "TCP", "LoadBalancerPort": 80, "InstancePort": 30080}],
+        Subnets=list(seeded.public_subnets),
+        Tags=[
+            {"Key": cluster_tag(cluster), "Value": "owned"},
+            {"Key": "kubernetes.io/service-name", "Value": f"{namespace}/{name}"},
+        ],
+    )
+    return lb_name
+
+
+def _nlb(clients: Mapping[str, Any], seeded: SeededCluster, name: str, tags: dict[str, str]) -> str:
+    extra = {"Tags": [{"Key": k, "Value": v} for k, v in tags.items()]} if tags else {}
+    lb = clients["elbv2"].create_load_balancer(
+        Name=name, Type="network", Subnets=list(seeded.public_subnets), **extra
+    )
+    return str(lb["LoadBalancers"][0]["LoadBalancerArn"])
+
+
+def seed_decoys(clients: Mapping[str, Any], seeded: SeededCluster, cluster: str) -> dict[str, str]:
+    """Resources the leak detector must never delete, by role: an untagged NLB, another
+    cluster's fully tagged NLB, one of ours for a Service that does not exist but tagged
+    ccm.dev/keep=true, and a security group and an EIP that carry our cluster's tags (as
+    a user copying tags might) and that a Service names in its annotations."""
+    ours = {
+        cluster_tag(cluster): "owned",
+        "ccm.dev/cluster": cluster,
+        "ccm.dev/managed-by": "ccm",
+    }
+    gone_owner = {
+        "ccm.dev/service-uid": "00000000-dead-4000-8000-000000000000",
+        "kubernetes.io/service-name": "default/long-gone",
+        "ccm.dev/identity": "abcdef",
+        "ccm.dev/resource": "load-balancer",
+    }
+    other = "other-cluster"
+    made = {
+        "untagged_lb": _nlb(clients, seeded, "decoy-untagged", {}),
+        "other_cluster_lb": _nlb(
+            clients,
+            seeded,
+            "decoy-other-cluster",
+            {cluster_tag(other): "owned", "ccm.dev/cluster": other, **gone_owner},
+        ),
+        "kept_lb": _nlb(
+            clients, seeded, "decoy-kept", {**ours, **gone_owner, "ccm.dev/keep": "true"}
+        ),
+    }
+    ec2 = clients["ec2"]
+    made["user_sg"] = str(
+        ec2.create_security_group(
+            GroupName="decoy-user-sg",
+            Description="a user's group that looks like ours",
+            VpcId=seeded.vpc_id,
+            TagSpecifications=_tags("security-group", ours),
+        )["GroupId"]
+    )
+    made["user_eip"] = str(
+        ec2.allocate_address(Domain="vpc", TagSpecifications=_tags("elastic-ip", ours))[
+            "AllocationId"
+        ]
+    )
+    return made

@@ -21,6 +21,7 @@ TAG_ROLE = "ccm.dev/resource"  # load-balancer, target-group, listener, frontend
 TAG_CONFIG = "ccm.dev/config"  # hash of what was applied: steady state needs no deep reads
 TAG_PORT = "ccm.dev/port"  # target groups: the Service port they serve
 TAG_SERVICE = "kubernetes.io/service-name"
+TAG_KEEP = "ccm.dev/keep"  # "true": the leak detector never deletes it
 MANAGED_BY = ("ccm.dev/managed-by", "ccm")
 
 

@@ -165,7 +165,7 @@ def test_aws_clients_use_dummy_credentials_only_without_real_ones(
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     clients = aws_clients(proxy.url, "us-east-1")
-    assert set(clients) == {"ec2", "elbv2", "resourcegroupstaggingapi"}
+    assert set(clients) == {"ec2", "elb", "elbv2", "resourcegroupstaggingapi"}
     assert clients["elbv2"].describe_load_balancers()["LoadBalancers"] == []
     assert clients["ec2"]._request_signer._credentials.access_key == "test"
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAFROMENVIRONMENT")

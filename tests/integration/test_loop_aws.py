@@ -238,8 +238,17 @@ def test_inventory_lists_everything_tagged_with_owners(
         by_kind[r.kind] = by_kind.get(r.kind, 0) + 1
         if r.kind != "security-group" or r.owner is not None:
             assert r.owner is not None and r.owner.key == "default/web"
-    assert by_kind == {"load-balancer": 1, "target-group": 2, "security-group": 2, "listener": 2}
+    assert by_kind == {"load-balancer": 1, "target-group": 2, "security-group": 2}
     assert sum(1 for r in owned if r.shared) == 1  # the cluster's backend group
+    lb = next(r for r in owned if r.kind == "load-balancer")
+    assert lb.addresses == (hostname(core, "web"),) and lb.created_at is not None
+    assert lb.details["price_key"] == "nlb"
+    spec = driver.parse(
+        json.loads(core.read_namespaced_service("web", "default", _preload_content=False).data),
+        CLUSTER,
+    )
+    assert all(r.identity == driver.resource_identity(spec) for r in owned if not r.shared)
+    assert all(r.created_at == lb.created_at for r in owned if not r.shared)
 
 
 def test_user_security_groups_are_used_as_given(
