@@ -14,6 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 from ccm.model import (
     JSON,
     ClusterInfo,
+    CostLine,
     LoadBalancerSpec,
     LoadBalancerStatus,
     Node,
@@ -107,6 +108,30 @@ class LeakAwareDriver(Protocol):
     def legacy_wanted(self, resource: OwnedResource, service: JSON | None) -> bool:
         """Whether the legacy controller that made `resource` would still keep it for
         `service` (None: the Service is gone)."""
+        ...
+
+
+@runtime_checkable
+class CostAwareDriver(Protocol):
+    """Optional, for drivers whose bill is more than one rate per resource (public IPs per
+    zone, capacity units, rules beyond an included number). Without it every resource
+    costs one unit of the rate named by `details["price_key"]` (or its kind)."""
+
+    price_region: str  # the region key its price file is read with
+
+    def cost_lines(
+        self,
+        resources: Sequence[OwnedResource],
+        prices: PriceBook,
+        capacity_units: Callable[[OwnedResource], float | None],
+    ) -> dict[tuple[str, str, str], list[CostLine]]:
+        """Per `OwnedResource.key`, what it bills an hour. Takes the whole inventory at
+        once because some clouds price tiers across resources (the first five rules)."""
+        ...
+
+    def consolidated_cost(self, prices: PriceBook, scheme: str) -> list[CostLine]:
+        """What one shared HTTP(S) load balancer (an Ingress or Gateway) of this scheme
+        would bill an hour: the figure consolidation savings are computed against."""
         ...
 
 

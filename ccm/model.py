@@ -238,9 +238,32 @@ class IncompleteListing(Exception):
 
 @dataclass(frozen=True)
 class PriceBook:
+    """One provider's list prices in one region, with where they came from, so every
+    figure the audit prints can be traced to a source and a date."""
+
     provider: str
     region: str
     currency: str = "USD"
     hourly: Mapping[str, float] = field(default_factory=dict, hash=False)
     source: str = ""
     date: str = ""
+    descriptions: Mapping[str, str] = field(default_factory=dict, hash=False)
+    estimated: frozenset[str] = frozenset()  # rate keys the file marks as not list-exact
+    flat_rate: str = ""  # the key charged for a load balancer no known controller made
+    file: str = ""
+
+
+@dataclass(frozen=True)
+class CostLine:
+    """One billed quantity per hour: `quantity` units of `item` at `rate` each."""
+
+    item: str  # the price-file key, e.g. "nlb", "public_ipv4", "lcu"
+    description: str
+    quantity: float
+    rate: float
+    exact: bool
+    note: str = ""
+
+    @property
+    def hourly(self) -> float:
+        return self.quantity * self.rate

@@ -20,10 +20,9 @@ from ccm.driver import DeleteOutcome, Driver, LeakAwareDriver
 from ccm.leaks.classify import Classification, Orphan, Owns, Reason, Spared, classify
 from ccm.metrics import LEAK_DELETIONS, LEAK_SWEEPS, ORPHANED
 from ccm.model import JSON, ClusterInfo, OwnedResource, PriceBook
+from ccm.pricing import PriceFileError, monthly, resource_costs
 
 log = logging.getLogger(__name__)
-
-HOURS_PER_MONTH = 730.0
 
 
 class Mode(StrEnum):
@@ -248,8 +247,13 @@ class Sweeper:
             except Exception as e:
                 log.warning("leak sweep: no prices from %s: %s", self.driver.name, e)
                 self._prices = PriceBook(self.driver.name, "")
-        key = str(r.details.get("price_key", r.kind))
-        return round(float(self._prices.hourly.get(key, 0.0)) * HOURS_PER_MONTH, 2)
+        if not self._prices.hourly:
+            return 0.0
+        try:
+            return monthly(resource_costs(self.driver, [r], self._prices).get(r.key, []))
+        except PriceFileError as e:
+            log.warning("leak sweep: cannot price %s: %s", r.id, e)
+            return 0.0
 
     # ------------------------------------------------------------ reporting
 

@@ -15,7 +15,7 @@ import ipaddress
 import logging
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -26,6 +26,7 @@ from ccm.driver import DeleteOutcome
 from ccm.model import (
     JSON,
     ClusterInfo,
+    CostLine,
     IngressPoint,
     LoadBalancerSpec,
     LoadBalancerStatus,
@@ -36,6 +37,7 @@ from ccm.model import (
     RetryableError,
     ServiceRef,
 )
+from providers.aws import costs
 from providers.aws import tags as T
 from providers.aws.annotations import parse_service
 from providers.aws.calls import Caller, error_code
@@ -972,6 +974,23 @@ class AwsDriver:
 
     def prices(self) -> PriceBook:
         return load_prices(self.region, self.prices_file)
+
+    # ------------------------------------------------------------ cost audit hooks
+
+    @property
+    def price_region(self) -> str:
+        return self.region
+
+    def cost_lines(
+        self,
+        resources: Sequence[OwnedResource],
+        prices: PriceBook,
+        capacity_units: Callable[[OwnedResource], float | None],
+    ) -> dict[tuple[str, str, str], list[CostLine]]:
+        return costs.cost_lines(resources, prices, capacity_units)
+
+    def consolidated_cost(self, prices: PriceBook, scheme: str) -> list[CostLine]:
+        return costs.consolidated_cost(prices, scheme)
 
 
 def _gather(futures: list[Future[Any]]) -> list[Any]:

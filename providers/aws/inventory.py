@@ -146,6 +146,7 @@ def _describe_v2(call: Call, elbv2: Any, found: dict[str, _Tagged]) -> None:
                 type=lb.get("Type"),
                 scheme=lb.get("Scheme"),
                 price_key=PRICE_KEYS.get(str(lb.get("Type")), "nlb"),
+                zones=len(lb.get("AvailabilityZones") or []),
             )
     for rid in set(lbs) - described:
         del found[rid]  # deleted between the two listings
@@ -175,7 +176,11 @@ def _classic(call: Call, elb: Any, cluster: str, found: dict[str, _Tagged]) -> N
                 name,
                 tags,
                 by,
-                details={"scheme": lb.get("Scheme"), "price_key": "clb"},
+                details={
+                    "scheme": lb.get("Scheme"),
+                    "price_key": "clb",
+                    "zones": len(lb.get("AvailabilityZones") or []),
+                },
                 addresses=(str(lb.get("DNSName", "")),),
                 created_at=lb.get("CreatedTime"),
             )

@@ -5,13 +5,15 @@ only state, and it is rebuilt from the Services' status at start-up (`observe`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from importlib.resources import files
 
 from ccm.model import (
     JSON,
     ClusterInfo,
+    CostLine,
     IngressPoint,
     InvalidServiceSpec,
     LoadBalancerSpec,
@@ -22,6 +24,7 @@ from ccm.model import (
     RetryableError,
     ServiceRef,
 )
+from ccm.pricing import line, parse_price_file
 from providers.pool.addresses import parse_ip
 from providers.pool.allocator import Allocator, Holder
 from providers.pool.config import Pool, load_config, pool_of
@@ -35,6 +38,7 @@ from providers.pool.service import (
 from providers.pool.validation import check_against_pools
 
 log = logging.getLogger(__name__)
+BUNDLED_PRICES = "providers/pool/data/prices.json"
 
 _NEVER = datetime.max.replace(tzinfo=UTC)
 
@@ -102,13 +106,25 @@ class PoolDriver:
         ]
 
     def prices(self) -> PriceBook:
-        return PriceBook(
-            provider="pool",
-            region="on-prem",
-            hourly={"address": 0.0},
-            source="bare-metal pool: no per-hour charge",
-            date="2026-12-07",
+        text = (files("providers.pool") / "data" / "prices.json").read_text()
+        return parse_price_file(
+            text, file=BUNDLED_PRICES, provider="pool", region=self.price_region
         )
+
+    # ------------------------------------------------------------ cost audit hooks
+
+    price_region = "on-prem"
+
+    def cost_lines(
+        self,
+        resources: Sequence[OwnedResource],
+        prices: PriceBook,
+        capacity_units: Callable[[OwnedResource], float | None],
+    ) -> dict[tuple[str, str, str], list[CostLine]]:
+        return {r.key: [line(prices, "address", 1)] for r in resources}
+
+    def consolidated_cost(self, prices: PriceBook, scheme: str) -> list[CostLine]:
+        return [line(prices, "address", 1)]
 
     def plan(self, spec: LoadBalancerSpec, nodes: list[Node]) -> list[str]:
         try:

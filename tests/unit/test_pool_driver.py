@@ -581,7 +581,8 @@ def test_inventory_lists_each_holder_with_identity_and_details() -> None:
 def test_prices_are_zero() -> None:
     book = driver().prices()
     assert (book.provider, book.region, dict(book.hourly)) == ("pool", "on-prem", {"address": 0.0})
-    assert (book.source, book.date) == ("bare-metal pool: no per-hour charge", "2026-12-07")
+    assert book.source.startswith("bare-metal address pool") and book.date == "2026-12-07"
+    assert book.flat_rate == "address" and not book.estimated
 
 
 def test_legacy_metallb_universe_annotations_are_honoured() -> None:
