@@ -61,6 +61,12 @@ def _leaks(args: argparse.Namespace) -> int:
     return leaks(args)
 
 
+def _audit(args: argparse.Namespace) -> int:
+    from ccm.audit.cli import audit
+
+    return audit(args)
+
+
 def _demo(args: argparse.Namespace) -> int:
     from providers.aws.demo import demo
 
@@ -114,6 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     flags.add_leaks_flags(lk)
     lk.set_defaults(func=_leaks)
+    au = sub.add_parser(
+        "audit",
+        help="price every LoadBalancer Service, its orphans and what consolidation saves",
+        description="Join live Services with each driver's cloud inventory and price file. "
+        "Repeat --context/--provider/--cluster-name (paired by position) to audit a fleet.",
+    )
+    flags.add_audit_flags(au)
+    au.set_defaults(func=_audit)
     return parser
 
 

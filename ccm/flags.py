@@ -4,25 +4,37 @@ and `ccm sandbox` start without importing the Kubernetes client."""
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
-def add_common_flags(p: argparse.ArgumentParser) -> None:
+def add_common_flags(p: argparse.ArgumentParser, fleet: bool = False) -> None:
+    """With `fleet`, the per-cluster flags repeat: the Nth of each describes the Nth
+    cluster, and a flag given once applies to every cluster."""
+    many: dict[str, Any] = {"action": "append", "default": None} if fleet else {}
+    again = " (repeatable: one per cluster)" if fleet else ""
     p.add_argument(
-        "--provider", required=True, help="driver name (see the ccm.providers entry points)"
+        "--provider",
+        required=not fleet,
+        help="driver name (see the ccm.providers entry points)" + again,
+        **many,
     )
     p.add_argument(
-        "--cluster-name", required=True, help="cluster id: every cloud resource is tagged with it"
+        "--cluster-name",
+        required=not fleet,
+        help="cluster id: every cloud resource is tagged with it" + again,
+        **many,
     )
     p.add_argument(
         "--kubeconfig",
-        default=None,
-        help="kubeconfig path (default $KUBECONFIG, ~/.kube/config, then in-cluster)",
+        help="kubeconfig path (default $KUBECONFIG, ~/.kube/config, then in-cluster)" + again,
+        **many,
     )
-    p.add_argument("--context", default=None, help="kubeconfig context")
+    p.add_argument("--context", help="kubeconfig context" + again, **many)
     p.add_argument(
         "--load-balancer-class",
-        default="ccm.dev/lb",
-        help="spec.loadBalancerClass this controller owns (default ccm.dev/lb)",
+        default=None if fleet else "ccm.dev/lb",
+        help="spec.loadBalancerClass this controller owns (default ccm.dev/lb)" + again,
+        **({"action": "append"} if fleet else {}),  # type: ignore[arg-type]
     )
     p.add_argument(
         "--default-class",
@@ -130,3 +142,31 @@ def add_leaks_flags(p: argparse.ArgumentParser) -> None:
         "--max-deletions", type=int, default=10, help="at most this many deletions (default 10)"
     )
     p.add_argument("-o", "--output", choices=["table", "json"], default="table")
+
+
+def add_audit_flags(p: argparse.ArgumentParser) -> None:
+    add_common_flags(p, fleet=True)
+    p.add_argument(
+        "--prices",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="price file (schema ccm.dev/prices/v1) replacing the bundled one for its "
+        "provider (repeatable: one per provider)",
+    )
+    p.add_argument(
+        "--capacity-units",
+        type=float,
+        default=None,
+        metavar="N",
+        help="average capacity units (LCU/NLCU) per load balancer per hour, added as an "
+        "estimate; a Service's ccm.dev/capacity-units annotation overrides it",
+    )
+    p.add_argument(
+        "--pending-after",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="a Service pending longer than this is reported stuck (default 300)",
+    )
+    p.add_argument("-o", "--output", choices=["table", "json", "csv", "html"], default="table")

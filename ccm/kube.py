@@ -55,6 +55,9 @@ class Kube:
         return {
             "services": self.core.list_service_for_all_namespaces,
             "nodes": self.core.list_node,
+            "endpointslices": client.DiscoveryV1Api(
+                self.api
+            ).list_endpoint_slice_for_all_namespaces,
         }[resource]
 
     def list_page(self, resource: str, limit: int = 500, token: str | None = None) -> JSON:

@@ -26,13 +26,13 @@ from ccm.leaks.sweep import SweepConfig, Sweeper
 from ccm.model import ClusterInfo
 from ccm.sandbox.server import Sandbox
 from providers.aws.calls import Caller
+from providers.aws.demo_audit import more_services, run_audit
 from providers.aws.driver import AwsDriver
 from providers.aws.factory import clients
 from providers.aws.seed import node_objects, seed_cluster, start_moto
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "examples" / "aws" / "services.yaml"
 TYPE = "service.beta.kubernetes.io/aws-load-balancer-type"
-HOURS_PER_MONTH = 730
 REGION = "us-east-1"
 
 
@@ -51,28 +51,18 @@ def _services(kube: Kube) -> list[dict[str, Any]]:
     return [s for s in items if s["spec"].get("type") == "LoadBalancer"]
 
 
-def _row(svc: dict[str, Any], driver: AwsDriver) -> tuple[str, str, str, str, str]:
+def _row(svc: dict[str, Any]) -> tuple[str, str, str, str]:
     ann = svc["metadata"].get("annotations") or {}
     kind = "alb" if ann.get(TYPE) == "alb" else "nlb"
     scheme = ann.get("service.beta.kubernetes.io/aws-load-balancer-scheme", "internet-facing")
     ingress = (svc.get("status") or {}).get("loadBalancer", {}).get("ingress") or []
     host = ingress[0].get("hostname", "") if ingress else "<pending>"
     ports = ",".join(f"{p['port']}/{p.get('protocol', 'TCP')}" for p in svc["spec"]["ports"])
-    rates = driver.prices().hourly
-    hourly = float(rates.get(kind, 0.0))
-    if scheme == "internet-facing":
-        hourly += 2 * float(rates.get("public_ipv4", 0.0))  # one public IPv4 per AZ
-    return (
-        svc["metadata"]["name"],
-        f"{kind}/{scheme}",
-        host,
-        ports,
-        f"${hourly * HOURS_PER_MONTH:,.2f}",
-    )
+    return (svc["metadata"]["name"], f"{kind}/{scheme}", host, ports)
 
 
 def _table(rows: list[tuple[str, ...]]) -> str:
-    head = ("SERVICE", "KIND", "HOSTNAME", "PORTS", "LIST PRICE/MONTH")
+    head = ("SERVICE", "KIND", "HOSTNAME", "PORTS")
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in [head, *rows]]
     return "\n".join(lines)
@@ -156,7 +146,7 @@ def demo(args: argparse.Namespace) -> int:
         "load balancers",
     )
     controller.wait_idle()
-    print(_table([_row(s, driver) for s in _services(kube)]), file=out)
+    print(_table([_row(s) for s in _services(kube)]), file=out)
     lbs = aws["elbv2"].describe_load_balancers()["LoadBalancers"]
     print(f"\n{len(lbs)} load balancers in AWS; flipping web from NLB to ALB ...", file=out)
     old = next(s for s in _services(kube) if s["metadata"]["name"] == "web")
@@ -172,7 +162,7 @@ def demo(args: argparse.Namespace) -> int:
 
     _wait(replaced, 60, "the old NLB to be deleted")
     controller.wait_idle()
-    print(_table([_row(s, driver) for s in _services(kube)]), file=out)
+    print(_table([_row(s) for s in _services(kube)]), file=out)
     now = aws["elbv2"].describe_load_balancers()["LoadBalancers"]
     print(
         f"\nold NLB {sorted(old_arns)[0].rsplit('/', 2)[-2]} is gone; {len(now)} load "
@@ -181,18 +171,24 @@ def demo(args: argparse.Namespace) -> int:
         file=out,
     )
     _leak_demo(controller, core, out)
+    controller = Controller(
+        kube, driver, ControllerConfig(cluster=cluster, ready_poll_interval=1.0)
+    )
+    controller.start()
+    more_services(core, aws, seeded, cluster.name, _wait)
+    controller.wait_idle()
+    code = run_audit(cluster.name, kubeconfig, moto_url, REGION, out)
     if args.keep:
-        controller = Controller(kube, driver, ControllerConfig(cluster=cluster))
-        controller.start()
         print(
-            f"\n--keep: running. KUBECONFIG={kubeconfig} kubectl get svc   (Ctrl-C stops)", file=out
+            f"\n--keep: running. KUBECONFIG={kubeconfig} kubectl get svc -A   (Ctrl-C stops)",
+            file=out,
         )
         try:
             while True:
                 time.sleep(3600)
         except KeyboardInterrupt:
             pass
-        controller.stop()
+    controller.stop()
     sandbox.stop()
     server.stop()
-    return 0
+    return code
