@@ -43,9 +43,9 @@ def add_common_flags(p: argparse.ArgumentParser, fleet: bool = False) -> None:
     )
     p.add_argument(
         "--provider-config",
-        default=None,
         metavar="FILE",
-        help="driver configuration file (e.g. the pool driver's pools.yaml)",
+        help="driver configuration file (e.g. the pool driver's pools.yaml)" + again,
+        **many,
     )
     p.add_argument(
         "--provider-setting",

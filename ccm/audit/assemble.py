@@ -154,6 +154,8 @@ def _row(
     meta = svc["metadata"]
     spec = svc.get("spec") or {}
     addresses = _status_addresses(svc)
+    # The billed load balancer first: it names the row's kind and controller.
+    resources = sorted(resources, key=lambda r: (not costs.get(r.key), r.delete_order, r.id))
     billed = [r for r in resources if costs.get(r.key)]
     primary = billed[0] if billed else (resources[0] if resources else None)
     lines = [c for r in resources for c in costs.get(r.key, [])]

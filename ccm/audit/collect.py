@@ -24,7 +24,14 @@ from ccm.pricing import PriceFileError, parse_price_file
 from ccm.run import build
 
 DEFAULT_CLASS = "ccm.dev/lb"
-PER_CLUSTER = ("provider", "cluster_name", "context", "kubeconfig", "load_balancer_class")
+PER_CLUSTER = (
+    "provider",
+    "cluster_name",
+    "context",
+    "kubeconfig",
+    "load_balancer_class",
+    "provider_config",
+)
 
 
 class AuditError(Exception):
@@ -40,6 +47,7 @@ class Member:
     context: str | None
     kubeconfig: str | None
     load_balancer_class: str
+    provider_config: str | None = None
 
     @property
     def label(self) -> str:
@@ -90,6 +98,7 @@ def members(args: argparse.Namespace) -> list[Member]:
             context=nth("context", i),
             kubeconfig=nth("kubeconfig", i),
             load_balancer_class=str(nth("load_balancer_class", i, DEFAULT_CLASS)),
+            provider_config=nth("provider_config", i),
         )
         for i in range(count)
     ]

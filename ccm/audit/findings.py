@@ -6,7 +6,6 @@ Pure functions of the assembled rows, so every rule is tested without a cluster.
 
 from __future__ import annotations
 
-import ipaddress
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -242,17 +241,10 @@ def _shared_on_purpose(rows: Sequence[JSON]) -> bool:
     return len(keys) == 1 and next(iter(keys))[1] != ""
 
 
-def _is_private(address: str) -> bool:
-    try:
-        return not ipaddress.ip_address(address).is_global
-    except ValueError:
-        return False  # a hostname: names one load balancer, wherever it is
-
-
 def duplicate_addresses(rows: Sequence[JSON]) -> list[Finding]:
-    """One address in the status of several Services: two clusters' pools overlapping, or
-    two Services pointing at one load balancer. Private addresses count only across
-    clusters (inside one cluster the pool hands each out once)."""
+    """One address in the status of several Services: two controllers' (or clusters')
+    pools overlapping, or two Services pointing at one load balancer. Sharing on purpose
+    (one cluster, the same `metallb.io/allow-shared-ip` key) is not a finding."""
     by_address: dict[str, list[JSON]] = defaultdict(list)
     for row in rows:
         for address in set(row.get("addresses") or []):
@@ -262,8 +254,6 @@ def duplicate_addresses(rows: Sequence[JSON]) -> list[Finding]:
         if len(holders) < 2 or _shared_on_purpose(holders):
             continue
         clusters = sorted({r["cluster"] for r in holders})
-        if _is_private(address) and len(clusters) < 2:
-            continue
         names = tuple(sorted(f"{r['cluster']}/{_key(r)}" for r in holders))
         out.append(
             Finding(
