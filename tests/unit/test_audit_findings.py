@@ -159,7 +159,7 @@ def test_fleet_flags_pair_by_position_and_once_means_all() -> None:
             "ca",
             "--context",
             "cb",
-        )  # fmt: skip
+        )
     )
     assert [(m.provider, m.cluster_name, m.context) for m in fleet] == [
         ("aws", "a", "ca"),
@@ -181,7 +181,7 @@ def test_fleet_flags_pair_by_position_and_once_means_all() -> None:
                 "y",
                 "--context",
                 "z",
-            )  # fmt: skip
+            )
         )
     with pytest.raises(AuditError, match="--provider: required"):
         members(_args("--cluster-name", "a"))
