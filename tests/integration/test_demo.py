@@ -22,5 +22,15 @@ def test_demo_converges_flips_and_exits_zero(tmp_path: Path) -> None:
     assert "<pending>" not in out.split("flipping")[1]
     leak = out.split("leak detector, first sweep")[1]
     assert leak.count("confirming") == 3 and leak.count("deleted") >= 3
-    assert leak.rstrip().endswith("0 orphaned, estimated $0.00/month")
+    sweeps, audit = leak.split("$ ccm audit")
+    assert sweeps.rstrip().endswith("0 orphaned, estimated $0.00/month")
+    # The audit: every Service priced (an NLB in 2 zones: (0.0225 + 2 x 0.005) x 730),
+    # the in-tree CLB recognised, and the findings the added Services were made to show.
+    lines = audit.splitlines()
+    assert max(len(line) for line in lines[1:] if not line.startswith("  ccm audit")) <= 80
+    assert any(line.startswith("shop/front") and line.endswith(" $23.73") for line in lines)
+    assert any(line.startswith("default/legacy-app") and " in-tree " in line for line in lines)
+    assert "FINDINGS (3)" in audit and "open-admin-port: tools/redis-debug" in audit
+    assert "no-ready-endpoints $23.73/month: tools/redis-debug" in audit
+    assert audit.rstrip().endswith("-o html > report.html")
     assert (tmp_path / "kc").exists()
