@@ -55,51 +55,35 @@ def _ports(value: Any) -> str:
     return " ".join(str(port) for port in value) if isinstance(value, list) else _cell(value)
 
 
+_SERVICE_FIELDS = (
+    "cluster", "provider", "namespace", "name", "uid", "kind", "controller", "scheme",
+    "public_ips", "state", "ready_endpoints", "hourly", "monthly",
+)  # fmt: skip
+_ORPHAN_FIELDS = ("cluster", "provider", "kind", "controller", "reason", "hourly", "monthly")
+
+
+def _row(record: str, source: dict[str, Any], fields: tuple[str, ...]) -> dict[str, str]:
+    """Every column present (empty where the record has no such field), fields copied."""
+    row = dict.fromkeys(COLUMNS, "")
+    row["record"] = record
+    row.update({name: _cell(source.get(name)) for name in fields})
+    row["exact"] = _flag(source.get("exact"))
+    return row
+
+
 def _service_row(svc: dict[str, Any]) -> dict[str, str]:
-    return {
-        "record": "service",
-        "cluster": _cell(svc.get("cluster")),
-        "provider": _cell(svc.get("provider")),
-        "namespace": _cell(svc.get("namespace")),
-        "name": _cell(svc.get("name")),
-        "uid": _cell(svc.get("uid")),
-        "kind": _cell(svc.get("kind")),
-        "controller": _cell(svc.get("controller")),
-        "scheme": _cell(svc.get("scheme")),
-        "ports": _ports(svc.get("ports")),
-        "public_ips": _cell(svc.get("public_ips")),
-        "state": _cell(svc.get("state")),
-        "ready_endpoints": _cell(svc.get("ready_endpoints")),
-        "reason": "",
-        "hourly": _cell(svc.get("hourly")),
-        "monthly": _cell(svc.get("monthly")),
-        "exact": _flag(svc.get("exact")),
-    }
+    row = _row("service", svc, _SERVICE_FIELDS)
+    row["ports"] = _ports(svc.get("ports"))
+    return row
 
 
 def _orphan_row(orphan: dict[str, Any]) -> dict[str, str]:
     """An orphan is filed under the Service that once owned it, so chargeback can find it."""
     owner = orphan.get("owner")
     owner = owner if isinstance(owner, dict) else {}
-    return {
-        "record": "orphan",
-        "cluster": _cell(orphan.get("cluster")),
-        "provider": _cell(orphan.get("provider")),
-        "namespace": _cell(owner.get("namespace")),
-        "name": _cell(owner.get("name")),
-        "uid": _cell(owner.get("uid")),
-        "kind": _cell(orphan.get("kind")),
-        "controller": _cell(orphan.get("controller")),
-        "scheme": "",
-        "ports": "",
-        "public_ips": "",
-        "state": "",
-        "ready_endpoints": "",
-        "reason": _cell(orphan.get("reason")),
-        "hourly": _cell(orphan.get("hourly")),
-        "monthly": _cell(orphan.get("monthly")),
-        "exact": _flag(orphan.get("exact")),
-    }
+    row = _row("orphan", orphan, _ORPHAN_FIELDS)
+    row.update({name: _cell(owner.get(name)) for name in ("namespace", "name", "uid")})
+    return row
 
 
 def _rows(doc: dict[str, Any]) -> Iterator[dict[str, str]]:

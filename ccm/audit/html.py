@@ -10,7 +10,7 @@ names, tags and price-file text are not ours to trust.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from html import escape
 from typing import Any
 
@@ -47,7 +47,7 @@ th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid var(--line
   vertical-align: top; }
 th { background: #eef1f5; white-space: nowrap; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td.code { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12px;
+.code { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12px;
   word-break: break-all; }
 tr.saving td:first-child { border-left: 4px solid var(--saving); }
 tr.risk td:first-child { border-left: 4px solid var(--risk); }
@@ -270,33 +270,59 @@ def _charts(doc: dict[str, Any]) -> str:
     )
 
 
-def _finding_row(finding: dict[str, Any]) -> str:
-    """Risks get their own colour: a risk that saves $0 must not read as a non-event."""
-    category = "risk" if finding.get("category") == "risk" else "saving"
-    cells = (
-        f'<td><span class="badge {category}">{_text(finding.get("category") or category)}'
-        "</span></td>"
-        f"<td>{_text(finding.get('type'))}</td>"
-        f"<td>{_text(finding.get('cluster'))}</td>"
-        f"<td>{_text(_strings(finding.get('services'), ', '))}</td>"
-        f'<td class="num">{_text(money(finding.get("monthly_saving")))}</td>'
-        f"<td>{_text(finding.get('reason'))}</td>"
+_Column = tuple[str, bool, Callable[[dict[str, Any]], str]]  # title, numeric, cell HTML
+
+
+def _field(name: str, fmt: Callable[[Any], Any] = lambda v: v) -> Callable[[dict[str, Any]], str]:
+    """A cell showing one field of the record, formatted, then escaped."""
+    return lambda record: _text(fmt(record.get(name)))
+
+
+def _records_table(
+    columns: Sequence[_Column],
+    records: Sequence[dict[str, Any]],
+    row_attrs: Callable[[dict[str, Any]], str] = lambda record: "",
+) -> str:
+    """One table from column specs, so a header and its cells cannot drift apart."""
+    rows = (
+        f"<tr{row_attrs(r)}>"
+        + "".join(
+            (f'<td class="num">{cell(r)}</td>' if numeric else f"<td>{cell(r)}</td>")
+            for _, numeric, cell in columns
+        )
+        + "</tr>"
+        for r in records
     )
-    return f'<tr class="{category}">{cells}</tr>'
+    return _table([(title, numeric) for title, numeric, _ in columns], rows)
+
+
+def _category(finding: dict[str, Any]) -> str:
+    """Risks get their own colour: a risk that saves $0 must not read as a non-event."""
+    return "risk" if finding.get("category") == "risk" else "saving"
+
+
+_FINDING_COLUMNS: tuple[_Column, ...] = (
+    (
+        "Category",
+        False,
+        lambda f: (
+            f'<span class="badge {_category(f)}">{_text(f.get("category") or _category(f))}</span>'
+        ),
+    ),
+    ("Type", False, _field("type")),
+    ("Cluster", False, _field("cluster")),
+    ("Services", False, _field("services", lambda v: _strings(v, ", "))),
+    ("Monthly saving", True, _field("monthly_saving", money)),
+    ("Reason", False, _field("reason")),
+)
 
 
 def _findings(doc: dict[str, Any]) -> str:
     findings = _records(doc.get("findings"))
-    headers = (
-        ("Category", False),
-        ("Type", False),
-        ("Cluster", False),
-        ("Services", False),
-        ("Monthly saving", True),
-        ("Reason", False),
-    )
     body = (
-        _table(headers, (_finding_row(f) for f in findings)) if findings else _none("no findings")
+        _records_table(_FINDING_COLUMNS, findings, lambda f: f' class="{_category(f)}"')
+        if findings
+        else _none("no findings")
     )
     return f'<section id="findings"><h2>Findings</h2>{body}</section>'
 
@@ -311,46 +337,37 @@ def _ready(value: Any) -> str:
     return "unknown" if value is None else _text(value)
 
 
-def _service_row(svc: dict[str, Any]) -> str:
+def _state(svc: dict[str, Any]) -> str:
+    state = _text(svc.get("state"))
+    return f'<span class="pending">{state}</span>' if svc.get("state") == "pending" else state
+
+
+_SERVICE_COLUMNS: tuple[_Column, ...] = (
+    ("Cluster", False, _field("cluster")),
+    ("Service", False, lambda s: f"{_text(s.get('namespace'))}/{_text(s.get('name'))}"),
+    ("Provider", False, _field("provider")),
+    ("Kind", False, _field("kind")),
+    ("Controller", False, _field("controller")),
+    ("Scheme", False, _field("scheme")),
+    ("Ports", False, _field("ports", lambda v: _strings(v, " "))),
+    ("Public IPs", True, _field("public_ips", lambda v: 0 if v is None else v)),
+    ("State", False, _state),
+    ("Ready endpoints", True, lambda s: _ready(s.get("ready_endpoints"))),
+    ("$/hour", True, _field("hourly", hourly_money)),
+    ("$/month", True, _field("monthly", money)),
+    ("Exact", False, lambda s: _exact(s.get("exact"))),
+)
+
+
+def _service_key(svc: dict[str, Any]) -> str:
     key = f"{svc.get('cluster', '')}/{svc.get('namespace', '')}/{svc.get('name', '')}"
-    state = svc.get("state")
-    cells = (
-        f"<td>{_text(svc.get('cluster'))}</td>"
-        f"<td>{_text(svc.get('namespace'))}/{_text(svc.get('name'))}</td>"
-        f"<td>{_text(svc.get('provider'))}</td>"
-        f"<td>{_text(svc.get('kind'))}</td>"
-        f"<td>{_text(svc.get('controller'))}</td>"
-        f"<td>{_text(svc.get('scheme'))}</td>"
-        f"<td>{_text(_strings(svc.get('ports'), ' '))}</td>"
-        f'<td class="num">{_text(svc.get("public_ips", 0))}</td>'
-        f'<td class="{"pending" if state == "pending" else ""}">{_text(state)}</td>'
-        f'<td class="num">{_ready(svc.get("ready_endpoints"))}</td>'
-        f'<td class="num">{_text(hourly_money(svc.get("hourly")))}</td>'
-        f'<td class="num">{_text(money(svc.get("monthly")))}</td>'
-        f"<td>{_exact(svc.get('exact'))}</td>"
-    )
-    return f'<tr data-service="{_text(key)}">{cells}</tr>'
+    return f' data-service="{_text(key)}"'
 
 
 def _services(doc: dict[str, Any]) -> str:
     services = _records(doc.get("services"))
-    headers = (
-        ("Cluster", False),
-        ("Service", False),
-        ("Provider", False),
-        ("Kind", False),
-        ("Controller", False),
-        ("Scheme", False),
-        ("Ports", False),
-        ("Public IPs", True),
-        ("State", False),
-        ("Ready endpoints", True),
-        ("$/hour", True),
-        ("$/month", True),
-        ("Exact", False),
-    )
     body = (
-        _table(headers, (_service_row(s) for s in services))
+        _records_table(_SERVICE_COLUMNS, services, _service_key)
         if services
         else _none("no Services of type LoadBalancer")
     )
@@ -375,47 +392,26 @@ def _owner(value: Any) -> str:
     return f"{owner.get('namespace', '')}/{owner.get('name', '')}"
 
 
-def _orphan_row(orphan: dict[str, Any]) -> str:
-    cells = (
-        f"<td>{_text(orphan.get('cluster'))}</td>"
-        f"<td>{_text(orphan.get('provider'))}</td>"
-        f"<td>{_text(orphan.get('kind'))}</td>"
-        f"<td>{_text(orphan.get('name'))}</td>"
-        f'<td class="code">{_text(orphan.get("id"))}</td>'
-        f"<td>{_text(_owner(orphan.get('owner')))}</td>"
-        f"<td>{_text(orphan.get('controller'))}</td>"
-        f"<td>{_text(orphan.get('reason'))}</td>"
-        f"<td>{_text(orphan.get('detail'))}</td>"
-        f'<td class="num">{_text(age_text(orphan.get("age_seconds")))}</td>'
-        f'<td class="num">{_text(hourly_money(orphan.get("hourly")))}</td>'
-        f'<td class="num">{_text(money(orphan.get("monthly")))}</td>'
-        f"<td>{_exact(orphan.get('exact'))}</td>"
-    )
-    return f"<tr>{cells}</tr>"
+_ORPHAN_COLUMNS: tuple[_Column, ...] = (
+    ("Cluster", False, _field("cluster")),
+    ("Provider", False, _field("provider")),
+    ("Kind", False, _field("kind")),
+    ("Name", False, _field("name")),
+    ("ID", False, lambda o: f'<span class="code">{_text(o.get("id"))}</span>'),
+    ("Owner", False, _field("owner", _owner)),
+    ("Controller", False, _field("controller")),
+    ("Reason", False, _field("reason")),
+    ("Detail", False, _field("detail")),
+    ("Age", True, _field("age_seconds", age_text)),
+    ("$/hour", True, _field("hourly", hourly_money)),
+    ("$/month", True, _field("monthly", money)),
+    ("Exact", False, lambda o: _exact(o.get("exact"))),
+)
 
 
 def _orphans(doc: dict[str, Any]) -> str:
     orphans = _records(doc.get("orphans"))
-    headers = (
-        ("Cluster", False),
-        ("Provider", False),
-        ("Kind", False),
-        ("Name", False),
-        ("ID", False),
-        ("Owner", False),
-        ("Controller", False),
-        ("Reason", False),
-        ("Detail", False),
-        ("Age", True),
-        ("$/hour", True),
-        ("$/month", True),
-        ("Exact", False),
-    )
-    body = (
-        _table(headers, (_orphan_row(o) for o in orphans))
-        if orphans
-        else _none("no orphaned resources")
-    )
+    body = _records_table(_ORPHAN_COLUMNS, orphans) if orphans else _none("no orphaned resources")
     return f'<section id="orphans"><h2>Orphans</h2>{body}</section>'
 
 

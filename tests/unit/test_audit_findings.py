@@ -4,6 +4,7 @@ absent where it should not."""
 from __future__ import annotations
 
 import argparse
+import shlex
 from typing import Any
 
 import pytest
@@ -140,53 +141,28 @@ def test_findings_order_savings_first_largest_first() -> None:
     assert kinds == ["no-ready-endpoints", "consolidate-http", "open-admin-port"]
 
 
-def _args(*argv: str) -> argparse.Namespace:
+def _args(command_line: str) -> argparse.Namespace:
     p = argparse.ArgumentParser()
     flags.add_audit_flags(p)
-    return p.parse_args(list(argv))
+    return p.parse_args(shlex.split(command_line))
 
 
 def test_fleet_flags_pair_by_position_and_once_means_all() -> None:
     fleet = members(
-        _args(
-            "--provider",
-            "aws",
-            "--cluster-name",
-            "a",
-            "--cluster-name",
-            "b",
-            "--context",
-            "ca",
-            "--context",
-            "cb",
-        )
+        _args("--provider aws --cluster-name a --cluster-name b --context ca --context cb")
     )
     assert [(m.provider, m.cluster_name, m.context) for m in fleet] == [
         ("aws", "a", "ca"),
         ("aws", "b", "cb"),
     ]
     assert fleet[0].load_balancer_class == "ccm.dev/lb"
+    three = "--provider aws --cluster-name a --cluster-name b --context x --context y --context z"
     with pytest.raises(AuditError, match="--cluster-name: given 2 times for 3 clusters"):
-        members(
-            _args(
-                "--provider",
-                "aws",
-                "--cluster-name",
-                "a",
-                "--cluster-name",
-                "b",
-                "--context",
-                "x",
-                "--context",
-                "y",
-                "--context",
-                "z",
-            )
-        )
+        members(_args(three))
     with pytest.raises(AuditError, match="--provider: required"):
-        members(_args("--cluster-name", "a"))
+        members(_args("--cluster-name a"))
     with pytest.raises(AuditError, match="listed twice"):
-        members(_args("--provider", "aws", "--cluster-name", "a", "--cluster-name", "a"))
+        members(_args("--provider aws --cluster-name a --cluster-name a"))
 
 
 def test_table_fits_80_columns_and_marks_estimates() -> None:
