@@ -148,7 +148,7 @@ def collect(
     out = []
     for i, member in enumerate(fleet, 1):
         print(f"ccm audit: [{i}/{len(fleet)}] reading {member.label}", file=progress, flush=True)
-        snap = _snapshot(args, member, overrides.get(member.provider))
+        snap = _snapshot(args, member, overrides.get(member.provider), progress)
         print(
             f"ccm audit: [{i}/{len(fleet)}] {len(snap.services)} Services, "
             f"{len(snap.owned)} cloud resources",
@@ -160,7 +160,7 @@ def collect(
 
 
 def _snapshot(
-    args: argparse.Namespace, member: Member, override: tuple[str, str] | None
+    args: argparse.Namespace, member: Member, override: tuple[str, str] | None, progress: TextIO
 ) -> Snapshot:
     single = argparse.Namespace(**{**vars(args), **member.__dict__})
     kube, driver = _step(member, "set up", lambda: build(single))
@@ -172,14 +172,18 @@ def _snapshot(
     snap = Snapshot(member, driver, cluster, args.default_class, [], None, [], prices)
     if isinstance(driver, ObservingDriver):
         # Its inventory is rebuilt from the Services' status, so they come first.
-        snap.services = _services(member, kube)
+        snap.services = _services(member, kube, progress)
         driver.observe([s for s in snap.services if snap.owns(s) or has_finalizer(s)], cluster)
-        snap.owned = _step(member, "list cloud resources", lambda: list(snap.driver.inventory()))
+        snap.owned = _step(
+            member, "list cloud resources", lambda: list(snap.driver.inventory()), progress
+        )
     else:
         # Inventory first, as the leak detector does: a Service created between the two
         # reads is then in the list, so its new load balancer is not taken for an orphan.
-        snap.owned = _step(member, "list cloud resources", lambda: list(driver.inventory()))
-        snap.services = _services(member, kube)
+        snap.owned = _step(
+            member, "list cloud resources", lambda: list(driver.inventory()), progress
+        )
+        snap.services = _services(member, kube, progress)
     try:
         snap.slices = kube.list_all("endpointslices")[0]
     except Exception as e:  # ready endpoints become unknown, not zero
@@ -187,12 +191,16 @@ def _snapshot(
     return snap
 
 
-def _services(member: Member, kube: Kube) -> list[JSON]:
-    items: list[JSON] = _step(member, "list Services", lambda: kube.list_all("services")[0])
+def _services(member: Member, kube: Kube, progress: TextIO) -> list[JSON]:
+    items: list[JSON] = _step(
+        member, "list Services", lambda: kube.list_all("services")[0], progress
+    )
     return items
 
 
-def _step(member: Member, what: str, fn: Any) -> Any:
+def _step(member: Member, what: str, fn: Any, progress: TextIO | None = None) -> Any:
+    if progress is not None:
+        print(f"ccm audit:   {what} ...", file=progress, flush=True)
     try:
         return fn()
     except (AuditError, SystemExit):
