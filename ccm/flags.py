@@ -61,6 +61,14 @@ def add_common_flags(p: argparse.ArgumentParser, fleet: bool = False) -> None:
     )
     p.add_argument("--aws-region", default=None, help="AWS region; also $AWS_REGION")
     p.add_argument(
+        "--gcp-endpoint",
+        default=None,
+        help="compute API endpoint (the emulator, Private Service Connect); also "
+        "$CCM_GCP_ENDPOINT or $CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE",
+    )
+    p.add_argument("--gcp-project", default=None, help="GCP project; also $GOOGLE_CLOUD_PROJECT")
+    p.add_argument("--gcp-region", default=None, help="GCP region; also $CCM_GCP_REGION")
+    p.add_argument(
         "--provider-configmap",
         default=None,
         metavar="NAMESPACE/NAME",

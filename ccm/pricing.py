@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
+from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 from ccm.driver import CostAwareDriver, Driver
@@ -79,6 +81,19 @@ def parse_price_file(text: str, *, file: str, provider: str, region: str) -> Pri
         flat_rate=flat,
         file=file,
     )
+
+
+def load_prices(package: str, provider: str, region: str, override: str | None = None) -> PriceBook:
+    """A driver's bundled `<package>/data/prices.json`, or the file the user named."""
+    if override:
+        try:
+            text = Path(override).read_text()
+        except OSError as e:
+            raise PriceFileError(f"{override}: cannot read: {e.strerror}") from e
+        return parse_price_file(text, file=override, provider=provider, region=region)
+    text = (files(package) / "data" / "prices.json").read_text()
+    bundled = package.replace(".", "/") + "/data/prices.json"
+    return parse_price_file(text, file=bundled, provider=provider, region=region)
 
 
 def _rates(file: str, region: str, values: Any, rates: Mapping[str, Any]) -> dict[str, float]:

@@ -56,8 +56,13 @@ def build(args: argparse.Namespace, pool_size: int = 8) -> tuple[Kube, Driver]:
         settings[key] = value
     if args.aws_endpoint_url:
         settings["endpoint_url"] = args.aws_endpoint_url
-    if args.aws_region:
+    if args.aws_region and args.provider == "aws":
         settings["region"] = args.aws_region
+    for flag, key in (("gcp_endpoint", "endpoint"), ("gcp_project", "project")):
+        if getattr(args, flag, None) and args.provider == "gcp":
+            settings[key] = getattr(args, flag)
+    if getattr(args, "gcp_region", None) and args.provider == "gcp":
+        settings["region"] = args.gcp_region
     try:
         driver = load_driver(args.provider, DriverOptions(cluster, config, settings))
     except UnknownProvider as e:

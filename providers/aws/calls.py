@@ -11,10 +11,8 @@ backoff. Each attempt is counted, which is what the benchmarks report.
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -26,6 +24,8 @@ from tenacity import (
     stop_after_delay,
     wait_exponential_jitter,
 )
+
+from ccm.ratelimit import RetryPolicy, TokenBucket
 
 THROTTLING_CODES = frozenset(
     {
@@ -58,39 +58,6 @@ def is_retryable(exc: BaseException) -> bool:
         code = error_code(exc)
         return code in THROTTLING_CODES or code in TRANSIENT_CODES or status >= 500
     return False
-
-
-class TokenBucket:
-    """`rate` tokens a second, bursts of `burst`; acquire blocks until a token is free."""
-
-    def __init__(self, rate: float, burst: float) -> None:
-        self.rate = rate
-        self.burst = burst
-        self._tokens = burst
-        self._at = time.monotonic()
-        self._lock = threading.Lock()
-        self.waited = 0.0
-
-    def acquire(self) -> None:
-        while True:
-            with self._lock:
-                now = time.monotonic()
-                self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
-                self._at = now
-                if self._tokens >= 1:
-                    self._tokens -= 1
-                    return
-                wait = (1 - self._tokens) / self.rate
-            self.waited += wait
-            time.sleep(wait)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 8
-    initial: float = 0.2
-    cap: float = 20.0
-    deadline: float = 120.0
 
 
 # Conservative defaults under the documented ELBv2/EC2 account limits (ELBv2 describes

@@ -9,6 +9,7 @@ import boto3
 from botocore.config import Config
 
 from ccm.driver import DriverOptions
+from ccm.ratelimit import parse_rates
 from providers.aws.calls import Caller
 from providers.aws.driver import AwsDriver
 
@@ -32,22 +33,6 @@ def clients(endpoint_url: str | None, region: str) -> dict[str, Any]:
     }
 
 
-def _rates(text: str) -> dict[str, tuple[float, float]]:
-    """ "elasticloadbalancing:write=2/4,ec2:read=10/20" → {family: (rate, burst)}."""
-    out: dict[str, tuple[float, float]] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        fam, _, value = part.partition("=")
-        rate, _, burst = value.partition("/")
-        try:
-            out[fam] = (float(rate), float(burst or rate))
-        except ValueError as e:
-            raise ValueError(
-                f"aws rate {part!r}: expected FAMILY=RATE/BURST, e.g. "
-                "elasticloadbalancing:write=5/10"
-            ) from e
-    return out
-
-
 def make_driver(options: DriverOptions) -> AwsDriver:
     s = options.settings
     region = str(
@@ -57,7 +42,7 @@ def make_driver(options: DriverOptions) -> AwsDriver:
         or "us-east-1"
     )
     endpoint = s.get("endpoint_url") or os.environ.get("AWS_ENDPOINT_URL") or None
-    caller = Caller(rates=_rates(str(s.get("rates", ""))))
+    caller = Caller(rates=parse_rates(str(s.get("rates", "")), "elasticloadbalancing:write=5/10"))
     return AwsDriver(
         options.cluster, clients(endpoint, region), region, caller, prices_file=s.get("prices_file")
     )

@@ -8,7 +8,6 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from importlib.resources import files
 
 from ccm.model import (
     JSON,
@@ -24,7 +23,7 @@ from ccm.model import (
     RetryableError,
     ServiceRef,
 )
-from ccm.pricing import line, parse_price_file
+from ccm.pricing import line, load_prices
 from providers.pool.addresses import parse_ip
 from providers.pool.allocator import Allocator, Holder
 from providers.pool.config import Pool, load_config, pool_of
@@ -38,7 +37,6 @@ from providers.pool.service import (
 from providers.pool.validation import check_against_pools
 
 log = logging.getLogger(__name__)
-BUNDLED_PRICES = "providers/pool/data/prices.json"
 
 _NEVER = datetime.max.replace(tzinfo=UTC)
 
@@ -106,10 +104,7 @@ class PoolDriver:
         ]
 
     def prices(self) -> PriceBook:
-        text = (files("providers.pool") / "data" / "prices.json").read_text()
-        return parse_price_file(
-            text, file=BUNDLED_PRICES, provider="pool", region=self.price_region
-        )
+        return load_prices("providers.pool", "pool", self.price_region)
 
     # ------------------------------------------------------------ cost audit hooks
 
