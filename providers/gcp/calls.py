@@ -36,7 +36,12 @@ from ccm.ratelimit import RetryPolicy, TokenBucket
 THROTTLE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "RATE_LIMIT_EXCEEDED"})
 QUOTA_REASONS = frozenset({"quotaExceeded", "QUOTA_EXCEEDED"})
 IN_USE_REASONS = frozenset(
-    {"resourceInUseByAnotherResource", "RESOURCE_IN_USE_BY_ANOTHER_RESOURCE", "resourceNotReady"}
+    {
+        "resourceInUseByAnotherResource",
+        "RESOURCE_IN_USE_BY_ANOTHER_RESOURCE",
+        "resourceNotReady",
+        "RESOURCE_NOT_READY",
+    }
 )
 # Compute's documented default is 20 requests/s per project for most methods; stay well
 # under it so a fleet of Services shares the budget with the rest of the project.

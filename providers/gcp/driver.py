@@ -44,7 +44,7 @@ from providers.gcp import costs
 from providers.gcp import names as N
 from providers.gcp.calls import Compute, OperationError, is_in_use, is_quota
 from providers.gcp.cleanup import Cleaner
-from providers.gcp.inventory import list_owned
+from providers.gcp.inventory import DELETE_ORDER, list_owned
 from providers.gcp.prices import load_prices
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ class GcpDriver:
         self._net = _Network(network, subnetwork, tuple(node_tags))
         self._nodes = _NodeState()
         self._lock = threading.Lock()  # instance groups and shared health checks
-        self._instance_tags: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._tl = threading.local()  # per reconcile: what this ensure inserted
 
     @property
     def cid(self) -> str:
@@ -144,14 +144,45 @@ class GcpDriver:
     # ------------------------------------------------------------ ensure
 
     def ensure(self, spec: LoadBalancerSpec, nodes: list[Node]) -> LoadBalancerStatus:
+        self._tl.created = []
         try:
             return self._ensure(spec, nodes)
         except OperationError as e:
-            raise _refusal(e) from e
+            refusal = _refusal(e)
         except gexc.GoogleAPICallError as e:
-            if is_quota(e) or isinstance(e, gexc.BadRequest):
-                raise _refusal(e) from e
-            raise
+            if not (is_quota(e) or isinstance(e, gexc.BadRequest)):
+                raise
+            refusal = _refusal(e)
+        if isinstance(refusal, PermanentError):
+            self._roll_back(spec)
+        raise refusal
+
+    def _roll_back(self, spec: LoadBalancerSpec) -> None:
+        """A refused create leaves nothing: what this call inserted for the Service goes
+        (shared instance groups and the node health check stay for the others)."""
+        created: list[tuple[str, str]] = self._tl.created
+        if not created:
+            return
+        doomed = [
+            OwnedResource(
+                provider="gcp",
+                kind=kind,
+                id=name,
+                cluster=self.cid,
+                owner=spec.service,
+                name=name,
+                delete_order=DELETE_ORDER[kind],
+            )
+            for kind, name in created
+        ]
+        for outcome in Cleaner(self.compute, self.region).delete(doomed):
+            if outcome.error:
+                log.warning(
+                    "%s: roll-back left %s: %s",
+                    spec.service.key,
+                    outcome.resource.id,
+                    outcome.error,
+                )
 
     def _ensure(self, spec: LoadBalancerSpec, nodes: list[Node]) -> LoadBalancerStatus:
         ident = A.identity_hash(spec)
@@ -161,7 +192,12 @@ class GcpDriver:
         groups = self._sync_nodes(nodes)
         health = self._health_check(spec, base)
         address = self._address(spec, base, ident)
-        backend = self._backend_service(spec, base, ident, health, groups)
+        backend, previous_health = self._backend_service(spec, base, ident, health, groups)
+        own_health = self._regional("healthChecks", N.health_check_name(base))
+        if spec.external_traffic_policy == "Cluster" and any(
+            _same(h, own_health) for h in previous_health
+        ):
+            self._drop_local_health(base)  # Local -> Cluster: its own check is unused now
         self._firewall(spec, base, ident)
         rule = self._forwarding_rule(spec, base, ident, address, backend, rules.get(base))
         ip = str(rule.I_p_address)
@@ -362,6 +398,7 @@ class GcpDriver:
             self._insert(
                 "regionHealthChecks.insert",
                 self.c.health_checks.insert_unary,
+                owned="health-check" if owner.uid else "",
                 region=self.region,
                 health_check_resource=want,
             )
@@ -406,6 +443,7 @@ class GcpDriver:
         self._insert(
             "addresses.insert",
             self.c.addresses.insert_unary,
+            owned="address",
             region=self.region,
             address_resource=resource,
         )
@@ -448,7 +486,8 @@ class GcpDriver:
         ident: str,
         health: str,
         groups: dict[str, str],
-    ) -> str:
+    ) -> tuple[str, list[str]]:
+        """The backend service's URL, and the health checks it used before this call."""
         backends = [
             compute_v1.Backend(group=url, balancing_mode="CONNECTION")
             for _, url in sorted(groups.items())
@@ -460,6 +499,7 @@ class GcpDriver:
             region=self.region,
             backend_service=base,
         )
+        previous = list(have.health_checks) if have is not None else []
         if have is None:
             resource = compute_v1.BackendService(
                 name=base,
@@ -475,6 +515,7 @@ class GcpDriver:
             self._insert(
                 "regionBackendServices.insert",
                 self.c.backend_services.insert_unary,
+                owned="backend-service",
                 region=self.region,
                 backend_service_resource=resource,
             )
@@ -496,7 +537,20 @@ class GcpDriver:
                         fingerprint=have.fingerprint,
                     ),
                 )
-        return self._regional("backendServices", base)
+        return self._regional("backendServices", base), previous
+
+    def _drop_local_health(self, base: str) -> None:
+        self._delete_ignoring_missing(
+            "firewalls.delete",
+            self.c.firewalls.delete_unary,
+            firewall=N.health_check_firewall_name(base),
+        )
+        self._delete_ignoring_missing(
+            "regionHealthChecks.delete",
+            self.c.health_checks.delete_unary,
+            region=self.region,
+            health_check=N.health_check_name(base),
+        )
 
     # ------------------------------------------------------------ firewalls
 
@@ -524,6 +578,7 @@ class GcpDriver:
             self._insert(
                 "firewalls.insert",
                 self.c.firewalls.insert_unary,
+                owned="firewall" if owner.uid else "",
                 firewall_resource=compute_v1.Firewall(
                     name=name,
                     description=owner.description(),
@@ -622,6 +677,7 @@ class GcpDriver:
             self._insert(
                 "forwardingRules.insert",
                 self.c.forwarding_rules.insert_unary,
+                owned="forwarding-rule",
                 region=self.region,
                 forwarding_rule_resource=want,
             )
@@ -636,13 +692,18 @@ class GcpDriver:
 
     # ------------------------------------------------------------ helpers
 
-    def _insert(self, label: str, fn: Callable[..., Any], **kwargs: Any) -> None:
+    def _insert(self, label: str, fn: Callable[..., Any], owned: str = "", **kwargs: Any) -> None:
         """Insert; an insert that already happened (a retried request, a restart
-        mid-create, another worker) finds its resource by name and is done."""
+        mid-create, another worker) finds its resource by name and is done. `owned` is
+        the kind of a per-Service resource, recorded for a roll-back."""
         try:
             self.compute.write(label, fn, **kwargs)
         except gexc.Conflict:
             log.info("%s: already exists (deterministic name); using it", label)
+            return
+        if owned:
+            resource = next(v for k, v in kwargs.items() if k.endswith("_resource"))
+            self._tl.created.append((owned, str(resource.name)))
 
     def _delete_ignoring_missing(self, label: str, fn: Callable[..., Any], **kwargs: Any) -> None:
         with contextlib.suppress(gexc.NotFound):
