@@ -68,6 +68,10 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    if args.provider == "gcp":
+        from providers.gcp.demo import demo as gcp_demo
+
+        return gcp_demo(args)
     from providers.aws.demo import demo
 
     return demo(args)
@@ -79,7 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="A real cloud load balancer for every Kubernetes Service of type LoadBalancer.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    dm = sub.add_parser("demo", help="sandbox + moto + the AWS driver: watch NLB/ALBs converge")
+    dm = sub.add_parser(
+        "demo",
+        help="sandbox + a cloud emulator + a driver: watch load balancers converge (AWS: moto; "
+        "GCP: the compute emulator)",
+    )
+    dm.add_argument(
+        "--provider", choices=["aws", "gcp"], default="aws", help="which cloud (default aws)"
+    )
     dm.add_argument("--keep", action="store_true", help="keep running after the demo")
     dm.add_argument("--port", type=int, default=0, help="sandbox port (default: any free)")
     dm.add_argument(

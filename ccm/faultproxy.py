@@ -21,7 +21,11 @@ raises its ordinary error (``ClientError`` with the code, after its own retries)
 - other query-protocol services: ``<ErrorResponse><Error><Type>…<Code>…``;
 - JSON protocols (``X-Amz-Target``): ``{"__type": code, "message": …}`` plus
   ``x-amzn-ErrorType``;
-- anything else: ``{"error": {"code": code, "message": …}}``.
+- anything else (Google APIs and other JSON emulators): Google's shape,
+  ``{"error": {"code": <HTTP status>, "message": …, "status": "RESOURCE_EXHAUSTED", "errors":
+  [{"reason": code, "domain": "global", "message": …}]}}``, which api_core turns into the
+  exception for the status with ``errors[0]["reason"]`` = the rule's code (by default
+  ``rateLimitExceeded`` for 429, ``backendError`` for 5xx).
 
 An unreachable upstream is answered with a 502 in the same shapes. The Host header is
 rewritten to the upstream's, which SigV4 signs: fine for emulators, which do not verify
@@ -79,6 +83,34 @@ _DEFAULT_CODES = {
     502: "BadGateway",
     503: "ServiceUnavailable",
     504: "GatewayTimeout",
+}
+# The same for Google APIs: the `reason` of the error, and google.rpc's name for the status.
+_GOOGLE_REASONS = {
+    400: "badRequest",
+    401: "authError",
+    403: "forbidden",
+    404: "notFound",
+    409: "conflict",
+    412: "conditionNotMet",
+    429: "rateLimitExceeded",
+}
+_GOOGLE_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ABORTED",
+    412: "FAILED_PRECONDITION",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    501: "NOT_IMPLEMENTED",
+    502: "UNAVAILABLE",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+_GOOGLE_MESSAGES = {
+    "rateLimitExceeded": "Rate Limit Exceeded",
+    "backendError": "Internal error. Please try again.",
 }
 _MESSAGES = {
     "Throttling": "Rate exceeded",
@@ -160,13 +192,12 @@ def error_response(
     call: _Call, status: int, code: str, message: str = ""
 ) -> tuple[bytes, dict[str, str]]:
     """The body and headers of an error, in the shape the caller's SDK parses."""
+    if call.service == "http":
+        return _google_error(status, code, message)
     code = code or _DEFAULT_CODES.get(status, "BadRequest" if status < 500 else "InternalFailure")
     message = message or _MESSAGES.get(code, f"injected fault: {code}")
     request_id = str(uuid.uuid4())
     headers = {"x-amzn-RequestId": request_id}
-    if call.service == "http":
-        body = json.dumps({"error": {"code": code, "message": message}}).encode()
-        return body, {"Content-Type": "application/json"}
     if call.json_protocol:
         headers["x-amzn-ErrorType"] = code
         headers["Content-Type"] = "application/x-amz-json-1.1"
@@ -189,6 +220,21 @@ def error_response(
             f"<RequestId>{request_id}</RequestId></ErrorResponse>"
         )
     return xml.encode(), headers
+
+
+def _google_error(status: int, code: str, message: str) -> tuple[bytes, dict[str, str]]:
+    """Google's JSON error: api_core picks the exception by HTTP status and drivers read
+    ``errors[0]["reason"]``, so the rule's code goes there and `code` is the status."""
+    reason = code or _GOOGLE_REASONS.get(status, "badRequest" if status < 500 else "backendError")
+    message = message or _GOOGLE_MESSAGES.get(reason, f"injected fault: {reason}")
+    error = {
+        "code": status,
+        "message": message,
+        "status": _GOOGLE_STATUS.get(status, "UNKNOWN"),
+        "errors": [{"message": message, "domain": "global", "reason": reason}],
+    }
+    headers = {"Content-Type": "application/json; charset=UTF-8"}
+    return json.dumps({"error": error}).encode(), headers
 
 
 class _Server(ThreadingHTTPServer):

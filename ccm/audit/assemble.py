@@ -172,9 +172,7 @@ def _row(
     if controller is None:
         controller = primary.managed_by if primary else (UNKNOWN if addresses else NO_CONTROLLER)
     parsed = _parsed_kind_scheme(snap, svc)
-    kind = (
-        str(primary.details.get("price_key") or primary.kind) if primary else (parsed[0] or UNKNOWN)
-    )
+    kind = _kind(primary) if primary else (parsed[0] or UNKNOWN)
     scheme = (
         str(primary.details.get("scheme") or "") if primary is not None else ""
     ) or _scheme_of(addresses, parsed[1])
@@ -239,7 +237,7 @@ def _orphan(
     return {
         "cluster": snap.member.cluster_name,
         "provider": r.provider,
-        "kind": str(r.details.get("price_key") or r.kind),
+        "kind": _kind(r),
         "id": r.id,
         "name": r.name or r.id,
         "owner": (
@@ -310,6 +308,11 @@ class _CapacityUnits:
                 )
             return self.default
         return value
+
+
+def _kind(r: OwnedResource) -> str:
+    """A driver's display kind (`lb_kind`), else its price key, else the resource kind."""
+    return str(r.details.get("lb_kind") or r.details.get("price_key") or r.kind)
 
 
 def _consolidated(snap: Snapshot) -> Callable[[str], float]:

@@ -20,6 +20,7 @@ import yaml
 from kubernetes import client
 
 from ccm.controller import Controller, ControllerConfig
+from ccm.demo_support import wait
 from ccm.kube import Kube
 from ccm.leaks.report import table as leak_table
 from ccm.leaks.sweep import SweepConfig, Sweeper
@@ -66,14 +67,6 @@ def _table(rows: list[tuple[str, ...]]) -> str:
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in [head, *rows]]
     return "\n".join(lines)
-
-
-def _wait(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"ccm demo: timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def _leak_demo(controller: Controller, core: client.CoreV1Api, out: Any) -> None:
@@ -138,7 +131,7 @@ def demo(args: argparse.Namespace) -> int:
     for doc in yaml.safe_load_all(EXAMPLES.read_text()):
         core.create_namespaced_service("default", doc)
     print(f"applied      {EXAMPLES.relative_to(EXAMPLES.parents[3])}\n", file=out)
-    _wait(
+    wait(
         lambda: all(
             (s.get("status") or {}).get("loadBalancer", {}).get("ingress") for s in _services(kube)
         ),
@@ -160,7 +153,7 @@ def demo(args: argparse.Namespace) -> int:
         }
         return not (old_arns & now)
 
-    _wait(replaced, 60, "the old NLB to be deleted")
+    wait(replaced, 60, "the old NLB to be deleted")
     controller.wait_idle()
     print(_table([_row(s) for s in _services(kube)]), file=out)
     now = aws["elbv2"].describe_load_balancers()["LoadBalancers"]
@@ -175,7 +168,7 @@ def demo(args: argparse.Namespace) -> int:
         kube, driver, ControllerConfig(cluster=cluster, ready_poll_interval=1.0)
     )
     controller.start()
-    more_services(core, aws, seeded, cluster.name, _wait)
+    more_services(core, aws, seeded, cluster.name)
     controller.wait_idle()
     code = run_audit(cluster.name, kubeconfig, moto_url, REGION, out)
     if args.keep:

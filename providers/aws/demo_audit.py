@@ -10,7 +10,7 @@ written here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO, cast
 
@@ -18,6 +18,7 @@ from kubernetes import client
 
 from ccm.audit.cli import audit
 from ccm.cli import build_parser
+from ccm.demo_support import wait, write_slices
 from ccm.kube import Kube
 from providers.aws.seed import SeededCluster, seed_legacy_clb
 
@@ -38,29 +39,11 @@ def _service(name: str, ports: list[int], cls: str | None = CLASS) -> dict[str, 
     return {"metadata": {"name": name, "annotations": {TYPE: "nlb"}}, "spec": spec}
 
 
-def _slice(namespace: str, service: str, ready: int) -> dict[str, Any]:
-    return {
-        "apiVersion": "discovery.k8s.io/v1",
-        "kind": "EndpointSlice",
-        "metadata": {
-            "name": f"{service}-demo",
-            "namespace": namespace,
-            "labels": {"kubernetes.io/service-name": service},
-        },
-        "addressType": "IPv4",
-        "endpoints": [
-            {"addresses": [f"10.0.1.{10 + i}"], "conditions": {"ready": True}} for i in range(ready)
-        ],
-        "ports": [{"port": 8080, "protocol": "TCP"}],
-    }
-
-
 def more_services(
     core: client.CoreV1Api,
     aws: Mapping[str, Any],
     seeded: SeededCluster,
     cluster: str,
-    wait: Callable[[Callable[[], bool], float, str], None],
 ) -> None:
     """Create them and wait until every LoadBalancer Service has an address."""
     for ns in ("shop", "tools"):
@@ -80,16 +63,19 @@ def more_services(
         "default",
         {"status": {"loadBalancer": {"ingress": [{"hostname": dns}]}}},
     )
-    discovery = client.DiscoveryV1Api(core.api_client)
-    for ns, name in (
-        ("default", "web"),
-        ("default", "db-internal"),
-        ("shop", "front"),
-        ("default", "legacy-app"),
-        ("tools", "redis-debug"),
-    ):
-        body = _slice(ns, name, READY_ENDPOINTS.get(name, 0))
-        discovery.create_namespaced_endpoint_slice(ns, cast(client.V1EndpointSlice, body))
+    write_slices(
+        core,
+        {
+            (ns, name): READY_ENDPOINTS.get(name, 0)
+            for ns, name in (
+                ("default", "web"),
+                ("default", "db-internal"),
+                ("shop", "front"),
+                ("default", "legacy-app"),
+                ("tools", "redis-debug"),
+            )
+        },
+    )
     kube = Kube(core.api_client)
 
     def addressed() -> bool:

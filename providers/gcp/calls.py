@@ -50,6 +50,10 @@ DEFAULT_RATES: Mapping[str, tuple[float, float]] = {
     "compute:write": (5.0, 10.0),
 }
 OPERATION_DEADLINE = 600.0
+# Per request. api_core's own retry is switched off on every call (its default for gets
+# and lists retries 503s for up to 600 s, outside our budget); the operations `wait`
+# returns within about two minutes on real GCP.
+CALL_TIMEOUT = 150.0
 
 
 class OperationError(Exception):
@@ -175,7 +179,7 @@ class Compute:
     def _retrying(self) -> Retrying:
         return Retrying(
             retry=retry_if_exception(is_retryable),
-            wait=wait_exponential_jitter(initial=self.policy.initial, max=self.policy.cap),
+            wait=wait_exponential_jitter(multiplier=self.policy.initial, max=self.policy.cap),
             stop=stop_after_attempt(self.policy.attempts) | stop_after_delay(self.policy.deadline),
             reraise=True,
         )
@@ -195,7 +199,15 @@ class Compute:
     def read(self, label: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
         for attempt in self._retrying():
             with attempt:
-                return self._attempt(label, "read", lambda: fn(project=self.project, **kwargs))
+                return self._attempt(
+                    label,
+                    "read",
+                    lambda: fn(
+                        request={"project": self.project, **kwargs},
+                        retry=None,
+                        timeout=CALL_TIMEOUT,
+                    ),
+                )
         raise AssertionError("unreachable: tenacity reraises")
 
     def get_or_none(self, label: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
@@ -210,7 +222,15 @@ class Compute:
         for attempt in self._retrying():
             with attempt:
                 items: list[Any] = []
-                pager = self._attempt(label, "read", lambda: fn(project=self.project, **kwargs))
+                pager = self._attempt(
+                    label,
+                    "read",
+                    lambda: fn(
+                        request={"project": self.project, **kwargs},
+                        retry=None,
+                        timeout=CALL_TIMEOUT,
+                    ),
+                )
                 pages: Iterable[Any] = pager.pages
                 for i, page in enumerate(pages):
                     if i:
@@ -226,7 +246,15 @@ class Compute:
         op: compute_v1.Operation | None = None
         for attempt in self._retrying():
             with attempt:
-                op = self._attempt(label, "write", lambda: fn(project=self.project, **kwargs))
+                op = self._attempt(
+                    label,
+                    "write",
+                    lambda: fn(
+                        request={"project": self.project, **kwargs},
+                        retry=None,
+                        timeout=CALL_TIMEOUT,
+                    ),
+                )
         assert op is not None
         return self.wait(op)
 

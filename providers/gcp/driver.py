@@ -65,6 +65,13 @@ def instance_of(node: Node) -> tuple[str, str] | None:
     return (parts[1], parts[2]) if len(parts) == 3 and all(parts) else None
 
 
+def _by_zone(members: frozenset[tuple[str, str]]) -> dict[str, frozenset[str]]:
+    out: dict[str, set[str]] = {}
+    for zone, name in members:
+        out.setdefault(zone, set()).add(name)
+    return {z: frozenset(n) for z, n in out.items()}
+
+
 def _last(url: str) -> str:
     return url.rstrip("/").rsplit("/", 1)[-1]
 
@@ -276,12 +283,24 @@ class GcpDriver:
             by_zone: dict[str, set[str]] = {}
             for zone, name in members:
                 by_zone.setdefault(zone, set()).add(self._zonal(zone, "instances", name))
-            zones = set(by_zone) | set(self._nodes.groups) | self._region_zones()
-            groups: dict[str, str] = {}
+            known = bool(self._nodes.groups)
+            # First sync in this process: every zone of the region, so a group left with
+            # a departed node elsewhere is emptied too. After that, only the zones whose
+            # members changed.
+            zones = set(by_zone) | set(self._nodes.groups)
+            if not known:
+                zones |= self._region_zones()
+            before = _by_zone(self._nodes.members)
+            groups = dict(self._nodes.groups) if known else {}
             for zone in sorted(zones):
-                url = self._sync_group(zone, by_zone.get(zone, set()))
-                if url is not None and by_zone.get(zone):
+                want = by_zone.get(zone, set())
+                if known and zone in groups and before.get(zone) == _by_zone(members).get(zone):
+                    continue
+                url = self._sync_group(zone, want)
+                if url is not None and want:
                     groups[zone] = url
+                else:
+                    groups.pop(zone, None)
             self._nodes.members = members
             self._nodes.groups = groups
             return dict(groups)

@@ -88,11 +88,11 @@ def list_owned(
         "forwardingRules.list", c.forwarding_rules.list, region=region, filter=name_filter
     ):
         if (o := mine(r)) is not None:
+            external = r.load_balancing_scheme == "EXTERNAL"
             details = {
                 "price_key": "forwarding_rule",
-                "scheme": "internet-facing"
-                if r.load_balancing_scheme == "EXTERNAL"
-                else "internal",
+                "lb_kind": "nlb" if external else "ilb",  # external/internal passthrough
+                "scheme": "internet-facing" if external else "internal",
                 "ip": r.I_p_address,
             }
             out.append(

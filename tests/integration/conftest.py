@@ -8,6 +8,7 @@ import pytest
 
 from ccm.sandbox.server import Sandbox
 from tests.integration.aws_harness import AwsWorld, aws_world
+from tests.integration.gcp_harness import GcpWorld, gcp_world
 from tests.integration.harness import Loop
 
 
@@ -22,4 +23,10 @@ def loop(sandbox: Sandbox) -> Iterator[Loop]:
 @pytest.fixture
 def aws() -> Iterator[AwsWorld]:
     with aws_world() as world:
+        yield world
+
+
+@pytest.fixture
+def gcp() -> Iterator[GcpWorld]:
+    with gcp_world() as world:
         yield world

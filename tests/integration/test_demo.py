@@ -34,3 +34,20 @@ def test_demo_converges_flips_and_exits_zero(tmp_path: Path) -> None:
     assert "no-ready-endpoints $23.73/month: tools/redis-debug" in audit
     assert audit.rstrip().endswith("-o html > report.html")
     assert (tmp_path / "kc").exists()
+
+
+def test_gcp_demo_gets_addresses_replaces_and_audits(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "ccm.cli", "demo", "--provider", "gcp",
+         "--kubeconfig-out", str(tmp_path / "kc")],
+        capture_output=True, text=True, timeout=240, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    first, second = out.split("switching web from external to internal")
+    assert "web          external  34." in first and "<pending>" not in second
+    assert "web          internal  10.128." in second
+    # one generation per Service left: 2 rules, 2 backend services, 2 addresses
+    assert "in compute now: 2 forwardingRules, 2 backendServices, 2 addresses" in second
+    audit = out.split("$ ccm audit")[1]
+    assert "default/web                ilb  ccm" in audit and "FINDINGS: none" in audit

@@ -211,7 +211,10 @@ def test_keep_alive_and_non_aws_requests(proxy: FaultProxy) -> None:
     second = conn.getresponse()
     assert conn.sock is sock  # the same client connection carried both
     assert second.status == 503
-    assert json.loads(second.read())["error"]["code"] == "Unavailable"
+    # Google's error shape: the status in `code`, the rule's code as the reason.
+    error = json.loads(second.read())["error"]
+    assert (error["code"], error["status"]) == (503, "UNAVAILABLE")
+    assert error["errors"][0]["reason"] == "Unavailable"
     conn.close()
     assert proxy.calls == ["http:GET /moto-api/"] * 2
 
