@@ -69,6 +69,11 @@ def add_common_flags(p: argparse.ArgumentParser, fleet: bool = False) -> None:
     p.add_argument("--gcp-project", default=None, help="GCP project; also $GOOGLE_CLOUD_PROJECT")
     p.add_argument("--gcp-region", default=None, help="GCP region; also $CCM_GCP_REGION")
     p.add_argument(
+        "--azure-endpoint",
+        default=None,
+        help="ARM endpoint (the emulator, sovereign clouds); also $CCM_AZURE_ENDPOINT",
+    )
+    p.add_argument(
         "--provider-configmap",
         default=None,
         metavar="NAMESPACE/NAME",

@@ -63,6 +63,8 @@ def build(args: argparse.Namespace, pool_size: int = 8) -> tuple[Kube, Driver]:
             settings[key] = getattr(args, flag)
     if getattr(args, "gcp_region", None) and args.provider == "gcp":
         settings["region"] = args.gcp_region
+    if getattr(args, "azure_endpoint", None) and args.provider == "azure":
+        settings["endpoint"] = args.azure_endpoint
     try:
         driver = load_driver(args.provider, DriverOptions(cluster, config, settings))
     except UnknownProvider as e:
