@@ -111,6 +111,10 @@ class AzureDriver:
     def cid(self) -> str:
         return self.cluster.name
 
+    def lb_writes(self) -> int:
+        """Load-balancer PUTs sent so far: what coalescing saves shows here."""
+        return sum(w.puts for w in self._writers.values())
+
     # ------------------------------------------------------------ ids
 
     def _network_id(self, rg: str, kind: str, name: str) -> str:

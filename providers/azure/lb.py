@@ -119,13 +119,26 @@ class LoadBalancerWriter:
     def _write(self, batch: list[Edit]) -> None:
         try:
             result = self._apply(batch)
+        except HttpResponseError as e:
+            if len(batch) > 1 and 400 <= status_of(e) < 500:
+                # One Service's bad edit must not fail the others folded in with it:
+                # each goes again on its own, and only the bad one fails.
+                for edit in batch:
+                    self._write([edit])
+                return
+            self._fail(batch, e)
+            return
         except BaseException as e:  # every waiting edit learns of it
-            for edit in batch:
-                edit.error = e
-                edit.done.set()
+            self._fail(batch, e)
             return
         for edit in batch:
             edit.result = result
+            edit.done.set()
+
+    @staticmethod
+    def _fail(batch: list[Edit], error: BaseException) -> None:
+        for edit in batch:
+            edit.error = error
             edit.done.set()
 
     def _apply(self, batch: list[Edit]) -> JSON | None:
