@@ -72,6 +72,10 @@ def _demo(args: argparse.Namespace) -> int:
         from providers.gcp.demo import demo as gcp_demo
 
         return gcp_demo(args)
+    if args.provider == "azure":
+        from providers.azure.demo import demo as azure_demo
+
+        return azure_demo(args)
     from providers.aws.demo import demo
 
     return demo(args)
@@ -86,10 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
     dm = sub.add_parser(
         "demo",
         help="sandbox + a cloud emulator + a driver: watch load balancers converge (AWS: moto; "
-        "GCP: the compute emulator)",
+        "GCP, Azure: the project's emulators)",
     )
     dm.add_argument(
-        "--provider", choices=["aws", "gcp"], default="aws", help="which cloud (default aws)"
+        "--provider",
+        choices=["aws", "gcp", "azure"],
+        default="aws",
+        help="which cloud (default aws)",
     )
     dm.add_argument("--keep", action="store_true", help="keep running after the demo")
     dm.add_argument("--port", type=int, default=0, help="sandbox port (default: any free)")

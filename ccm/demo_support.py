@@ -41,3 +41,43 @@ def write_slices(core: client.CoreV1Api, ready: dict[tuple[str, str], int]) -> N
     for (ns, name), count in ready.items():
         body = endpoint_slice(ns, name, count)
         discovery.create_namespaced_endpoint_slice(ns, cast(client.V1EndpointSlice, body))
+
+
+def addresses(services: list[dict[str, Any]]) -> dict[str, str]:
+    """Service name -> its first status IP ("" while pending), for LoadBalancer Services."""
+    out = {}
+    for s in services:
+        ingress = (s.get("status") or {}).get("loadBalancer", {}).get("ingress") or []
+        if s["spec"].get("type") == "LoadBalancer":
+            out[s["metadata"]["name"]] = str(ingress[0].get("ip", "")) if ingress else ""
+    return out
+
+
+def scheme_table(services: list[dict[str, Any]], internal: Callable[[dict[str, Any]], bool]) -> str:
+    """SERVICE / SCHEME / IP / PORTS for the LoadBalancer Services, aligned."""
+    ips = addresses(services)
+    rows = [("SERVICE", "SCHEME", "IP", "PORTS")]
+    for s in services:
+        if s["spec"].get("type") != "LoadBalancer":
+            continue
+        name = s["metadata"]["name"]
+        rows.append(
+            (
+                name,
+                "internal" if internal(s) else "external",
+                ips[name] or "<pending>",
+                ",".join(f"{p['port']}/{p.get('protocol', 'TCP')}" for p in s["spec"]["ports"]),
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
+
+
+def keep_running(kubeconfig: Any, out: Any, what: str = "kubectl get svc -A") -> None:
+    """`--keep`: leave everything up for kubectl until Ctrl-C."""
+    print(f"\n--keep: running. KUBECONFIG={kubeconfig} {what}   (Ctrl-C stops)", file=out)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass

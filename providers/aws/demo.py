@@ -20,7 +20,7 @@ import yaml
 from kubernetes import client
 
 from ccm.controller import Controller, ControllerConfig
-from ccm.demo_support import wait
+from ccm.demo_support import keep_running, wait
 from ccm.kube import Kube
 from ccm.leaks.report import table as leak_table
 from ccm.leaks.sweep import SweepConfig, Sweeper
@@ -172,15 +172,7 @@ def demo(args: argparse.Namespace) -> int:
     controller.wait_idle()
     code = run_audit(cluster.name, kubeconfig, moto_url, REGION, out)
     if args.keep:
-        print(
-            f"\n--keep: running. KUBECONFIG={kubeconfig} kubectl get svc -A   (Ctrl-C stops)",
-            file=out,
-        )
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
+        keep_running(kubeconfig, out)
     controller.stop()
     sandbox.stop()
     server.stop()

@@ -13,9 +13,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import time
 from pathlib import Path
-from typing import TextIO, cast
+from typing import Any, TextIO, cast
 
 import yaml
 from kubernetes import client
@@ -23,7 +22,7 @@ from kubernetes import client
 from ccm.audit.cli import audit
 from ccm.cli import build_parser
 from ccm.controller import Controller, ControllerConfig
-from ccm.demo_support import wait, write_slices
+from ccm.demo_support import addresses, keep_running, scheme_table, wait, write_slices
 from ccm.driver import DriverOptions
 from ccm.kube import Kube
 from ccm.model import ClusterInfo
@@ -40,32 +39,16 @@ LB_TYPE = "networking.gke.io/load-balancer-type"
 COLLECTIONS = ("forwardingRules", "backendServices", "addresses", "firewalls", "healthChecks")
 
 
+def _is_internal(s: dict[str, Any]) -> bool:
+    return str((s["metadata"].get("annotations") or {}).get(LB_TYPE, "")).lower() == "internal"
+
+
 def _table(kube: Kube) -> str:
-    rows = [("SERVICE", "SCHEME", "IP", "PORTS")]
-    for s in kube.list_all("services")[0]:
-        if s["spec"].get("type") != "LoadBalancer":
-            continue
-        ann = s["metadata"].get("annotations") or {}
-        ingress = (s.get("status") or {}).get("loadBalancer", {}).get("ingress") or []
-        rows.append(
-            (
-                s["metadata"]["name"],
-                "internal" if str(ann.get(LB_TYPE, "")).lower() == "internal" else "external",
-                ingress[0].get("ip", "") if ingress else "<pending>",
-                ",".join(f"{p['port']}/{p.get('protocol', 'TCP')}" for p in s["spec"]["ports"]),
-            )
-        )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
+    return scheme_table(kube.list_all("services")[0], _is_internal)
 
 
 def _addresses(kube: Kube) -> dict[str, str]:
-    out = {}
-    for s in kube.list_all("services")[0]:
-        ingress = (s.get("status") or {}).get("loadBalancer", {}).get("ingress") or []
-        if s["spec"].get("type") == "LoadBalancer":
-            out[s["metadata"]["name"]] = str(ingress[0].get("ip", "")) if ingress else ""
-    return out
+    return addresses(kube.list_all("services")[0])
 
 
 def demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
@@ -123,14 +106,7 @@ def demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     print("\n$ ccm audit " + " ".join(flags), file=out, flush=True)
     code = audit(build_parser().parse_args(["audit", *flags]), out)
     if args.keep:
-        print(
-            f"\n--keep: running. KUBECONFIG={kubeconfig} kubectl get svc   (Ctrl-C stops)", file=out
-        )
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
+        keep_running(kubeconfig, out)
     controller.stop()
     emulator.stop()
     sandbox.stop()

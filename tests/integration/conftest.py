@@ -1,15 +1,20 @@
-"""Fixtures for integration tests: the controller harness over the sandbox."""
+"""Fixtures for integration tests: the controller harness over the sandbox, and one world
+per cloud (imported when a test asks for it, so each cloud's suite stands alone)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from ccm.sandbox.server import Sandbox
-from tests.integration.aws_harness import AwsWorld, aws_world
-from tests.integration.gcp_harness import GcpWorld, gcp_world
 from tests.integration.harness import Loop
+
+if TYPE_CHECKING:
+    from tests.integration.aws_harness import AwsWorld
+    from tests.integration.azure_harness import AzureWorld
+    from tests.integration.gcp_harness import GcpWorld
 
 
 @pytest.fixture
@@ -22,11 +27,23 @@ def loop(sandbox: Sandbox) -> Iterator[Loop]:
 
 @pytest.fixture
 def aws() -> Iterator[AwsWorld]:
+    from tests.integration.aws_harness import aws_world
+
     with aws_world() as world:
         yield world
 
 
 @pytest.fixture
 def gcp() -> Iterator[GcpWorld]:
+    from tests.integration.gcp_harness import gcp_world
+
     with gcp_world() as world:
+        yield world
+
+
+@pytest.fixture
+def azure() -> Iterator[AzureWorld]:
+    from tests.integration.azure_harness import azure_world
+
+    with azure_world() as world:
         yield world

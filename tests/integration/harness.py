@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from kubernetes import client
 
-from ccm.controller import Controller, ControllerConfig
+from ccm.controller import Controller, ControllerConfig, owns
 from ccm.driver import Driver, DriverOptions, load_driver
 from ccm.kube import Kube
+from ccm.leaks.sweep import SweepConfig, Sweeper
 from ccm.model import ClusterInfo
 from ccm.sandbox.server import Sandbox
 
@@ -81,3 +83,41 @@ class Loop:
     def stop(self, ctl: Controller) -> None:
         ctl.stop()
         self.running.remove(ctl)
+
+
+def ip_of(core: client.CoreV1Api, name: str, namespace: str = "default") -> str:
+    """The Service's first status IP, "" while it has none."""
+    raw = json.loads(core.read_namespaced_service(name, namespace, _preload_content=False).data)
+    ingress = raw.get("status", {}).get("loadBalancer", {}).get("ingress") or []
+    return str(ingress[0].get("ip", "")) if ingress else ""
+
+
+def uid_of(core: client.CoreV1Api, name: str, namespace: str = "default") -> str:
+    return str(core.read_namespaced_service(name, namespace).metadata.uid)
+
+
+def list_services(core: client.CoreV1Api) -> list[dict[str, Any]]:
+    raw = json.loads(core.list_service_for_all_namespaces(_preload_content=False).data)
+    return list(raw["items"])
+
+
+def leak_sweeper(driver: Driver, cluster: ClusterInfo) -> Sweeper:
+    """A sweeper that deletes on the second sighting, with no minimum age."""
+
+    def mine(s: dict[str, Any]) -> bool:
+        return owns(s, cluster.load_balancer_class, False)
+
+    return Sweeper(driver, cluster, mine, SweepConfig(min_age=0.0, min_gap=0.0))
+
+
+def start_on(
+    loop: Loop,
+    nodes: list[dict[str, Any]],
+    driver: Driver,
+    core: client.CoreV1Api,
+    cluster: ClusterInfo,
+) -> Controller:
+    """Register the cloud's nodes, then run the controller with `driver`."""
+    for node in nodes:
+        core.create_node(cast(client.V1Node, node))
+    return loop.start(driver=driver, cluster=cluster)

@@ -12,27 +12,22 @@ from pathlib import Path
 
 from kubernetes import client
 
-from ccm.controller import owns
 from ccm.leaks.classify import Reason
-from ccm.leaks.sweep import Action, SweepConfig, Sweeper
+from ccm.leaks.sweep import Action, Sweeper
 from ccm.model import JSON, Node
 from ccm.sandbox.server import Sandbox
 from providers.gcp.driver import GcpDriver
 from tests.integration.gcp_harness import CLUSTER, PROJECT, REGION, GcpWorld
-from tests.integration.harness import Loop, wait_for
+from tests.integration.harness import Loop, leak_sweeper, list_services, wait_for
 from tests.integration.test_loop_gcp import INTERNAL, base_of, ip_of, service, shared, start, uid_of
 
 
 def services(core: client.CoreV1Api) -> list[JSON]:
-    raw = json.loads(core.list_service_for_all_namespaces(_preload_content=False).data)
-    return list(raw["items"])
+    return list_services(core)
 
 
 def sweeper(driver: GcpDriver) -> Sweeper:
-    def mine(s: JSON) -> bool:
-        return owns(s, CLUSTER.load_balancer_class, False)
-
-    return Sweeper(driver, CLUSTER, mine, SweepConfig(min_age=0.0, min_gap=0.0))
+    return leak_sweeper(driver, CLUSTER)
 
 
 def _strip(core: client.CoreV1Api, name: str) -> None:

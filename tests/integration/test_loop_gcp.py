@@ -14,7 +14,7 @@ from providers.gcp import names as N
 from providers.gcp.driver import GcpDriver
 from providers.gcp.emulator.seed import static_address
 from tests.integration.gcp_harness import CLUSTER, PROJECT, REGION, ZONES, GcpWorld
-from tests.integration.harness import Loop, wait_for
+from tests.integration.harness import Loop, ip_of, start_on, uid_of, wait_for
 
 INTERNAL = {"networking.gke.io/load-balancer-type": "Internal"}
 GLOBAL_ACCESS = "networking.gke.io/internal-load-balancer-allow-global-access"
@@ -38,21 +38,9 @@ def service(
     }
 
 
-def start(loop: Loop, gcp: GcpWorld, core: client.CoreV1Api) -> tuple[Any, GcpDriver]:
-    for node in gcp.nodes():
-        core.create_node(cast(client.V1Node, node))
-    driver = gcp.driver()
-    return loop.start(driver=driver, cluster=CLUSTER), driver
-
-
-def ip_of(core: client.CoreV1Api, name: str) -> str:
-    raw = json.loads(core.read_namespaced_service(name, "default", _preload_content=False).data)
-    ingress = raw.get("status", {}).get("loadBalancer", {}).get("ingress") or []
-    return str(ingress[0].get("ip", "")) if ingress else ""
-
-
-def uid_of(core: client.CoreV1Api, name: str) -> str:
-    return str(core.read_namespaced_service(name, "default").metadata.uid)
+def start(loop: Loop, world: GcpWorld, core: client.CoreV1Api) -> tuple[Any, GcpDriver]:
+    driver = world.driver()
+    return start_on(loop, world.nodes(), driver, core, CLUSTER), driver
 
 
 def shared(gcp: GcpWorld) -> dict[str, list[str]]:
