@@ -35,6 +35,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "examples" / "azure"
 RESOURCE_GROUP = "ccm-demo-rg"
 LOCATION = "eastus"
 INTERNAL = "service.beta.kubernetes.io/azure-load-balancer-internal"
+DNS_LABEL = "service.beta.kubernetes.io/azure-dns-label-name"  # public IPs only
 
 
 def _is_internal(s: dict[str, Any]) -> bool:
@@ -101,7 +102,7 @@ def demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     before = _addresses(kube)["web"]
     print("\nswitching web from public to internal ...", file=out)
     core.patch_namespaced_service(
-        "web", "default", {"metadata": {"annotations": {INTERNAL: "true"}}}
+        "web", "default", {"metadata": {"annotations": {INTERNAL: "true", DNS_LABEL: None}}}
     )
     wait(lambda: _addresses(kube)["web"] not in ("", before), 60, "the internal address")
     controller.wait_idle()

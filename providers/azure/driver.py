@@ -51,6 +51,7 @@ PERMANENT_CODES = frozenset(
     {
         "InvalidResourceReference",
         "PublicIPAddressInUse",
+        "PublicIPAddressCannotBeDeleted",
         "InvalidRequestFormat",
         "InvalidRequestContent",
         "DnsRecordInUse",
@@ -355,8 +356,11 @@ class AzureDriver:
                     name,
                     {"properties": {**want, "priority": priority}},
                 )
-        for stale in {"TCP", "UDP"} - set(protocols):
-            self._delete_rule(N.security_rule_name(spec.service.uid, stale))
+        for stale in sorted({"TCP", "UDP"} - set(protocols)):
+            name = N.security_rule_name(spec.service.uid, stale)
+            if self._get_rule(name) is not None:  # the Service dropped its last such port
+                with self._nsg_lock:
+                    self._delete_rule(name)
 
     def _get_rule(self, name: str) -> JSON | None:
         try:

@@ -26,13 +26,11 @@ log = logging.getLogger(__name__)
 JSON = dict[str, Any]
 CONFLICT_ATTEMPTS = 6
 # Read-only fields ARM fills in; they are left out of a PUT and out of comparisons.
-READ_ONLY = frozenset(
+READ_ONLY = frozenset({"etag", "id", "type", "provisioningState", "resourceGuid"})
+# Back-references ARM adds to children (a frontend's rules, a pool's IP configurations):
+# read-only there, while the LB's own lists of the same names are its content.
+BACK_REFERENCES = frozenset(
     {
-        "etag",
-        "id",
-        "type",
-        "provisioningState",
-        "resourceGuid",
         "loadBalancingRules",
         "inboundNatRules",
         "inboundNatPools",
@@ -52,11 +50,29 @@ class Edit:
 
 
 def strip(doc: Any) -> Any:
-    """The document without read-only fields, for PUT bodies and comparisons."""
+    """The LB document without read-only fields, for PUT bodies and comparisons."""
+    if not isinstance(doc, dict):
+        return doc
+    out = _strip(doc, frozenset())
+    props = doc.get("properties")
+    if isinstance(props, dict):
+        out["properties"] = {
+            k: [_strip(c, BACK_REFERENCES) for c in v]
+            if isinstance(v, list)
+            else _strip(v, frozenset())
+            for k, v in props.items()
+            if k not in READ_ONLY
+        }
+    return out
+
+
+def _strip(doc: Any, also: frozenset[str]) -> Any:
     if isinstance(doc, dict):
-        return {k: strip(v) for k, v in doc.items() if k not in READ_ONLY}
+        if set(doc) == {"id"}:
+            return dict(doc)  # a reference to another resource: its id is the content
+        return {k: _strip(v, also) for k, v in doc.items() if k not in READ_ONLY | also}
     if isinstance(doc, list):
-        return [strip(v) for v in doc]
+        return [_strip(v, also) for v in doc]
     return doc
 
 

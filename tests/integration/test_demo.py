@@ -51,3 +51,18 @@ def test_gcp_demo_gets_addresses_replaces_and_audits(tmp_path: Path) -> None:
     assert "in compute now: 2 forwardingRules, 2 backendServices, 2 addresses" in second
     audit = out.split("$ ccm audit")[1]
     assert "default/web                ilb  ccm" in audit and "FINDINGS: none" in audit
+
+
+def test_azure_demo_moves_a_service_between_the_two_lbs_and_audits(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "ccm.cli", "demo", "--provider", "azure",
+         "--kubeconfig-out", str(tmp_path / "kc")],
+        capture_output=True, text=True, timeout=240, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    first, second = proc.stdout.split("switching web from public to internal")
+    assert "web          external  20." in first
+    assert "web          internal  10.224." in second
+    assert "load balancers now: demo-internal; 0 public IPs" in second
+    audit = second.split("$ ccm audit")[1]
+    assert "default/web                ilb  ccm" in audit and "FINDINGS: none" in audit
