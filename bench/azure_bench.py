@@ -75,13 +75,12 @@ def run(world: AzureWorld, sandbox: Sandbox) -> dict[str, Any]:
         core.create_node(cast(client.V1Node, node))
     loop = Loop(sandbox)
     ctl = loop.start(driver=world.driver(), cluster=CLUSTER)
-    calls = world.emulator.calls
     out: dict[str, Any] = {}
 
     def measure(name: str, action: Any) -> None:
-        at, t0 = len(calls), time.monotonic()
+        at, t0 = len(world.emulator.calls), time.monotonic()  # .calls is a snapshot
         action()
-        out[name] = _phase(list(calls[at:]), time.monotonic() - t0)
+        out[name] = _phase(world.emulator.calls[at:], time.monotonic() - t0)
         if name in MINIMUM:
             out[name]["minimum"] = {"reads": MINIMUM[name][0], "writes": MINIMUM[name][1]}
 
