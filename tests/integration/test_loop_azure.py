@@ -229,6 +229,10 @@ def test_restart_mid_way_and_faults_converge_without_twins(
         r"PUT .*/loadBalancers/", status=429, code="TooManyRequests", times=2, retry_after=1
     )
     azure.emulator.add_fault(r"GET ", status=500, times=2)
+    # someone else wrote the LB between our read and our PUT: re-read and re-apply
+    azure.emulator.add_fault(
+        r"PUT .*/loadBalancers/", status=412, code="PreconditionFailed", times=1
+    )
     driver = azure.driver()
     ctl2 = loop.start(driver=driver, cluster=CLUSTER)
     wait_for(lambda: ip_of(core, "web"), timeout=60)

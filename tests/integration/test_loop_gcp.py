@@ -167,6 +167,12 @@ def test_port_change_keeps_the_ip_and_source_ranges_apply_in_place(
     assert ip_of(core, "web") == ip == gcp.get("forwardingRules", base)["IPAddress"]
     fw = gcp.get("firewalls", f"{base}-fw")
     assert fw["sourceRanges"] == ["203.0.113.0/24"]
+    assert gcp.get("backendServices", base)["sessionAffinity"] == "NONE"
+    core.patch_namespaced_service("web", "default", {"spec": {"sessionAffinity": "ClientIP"}})
+    wait_for(
+        lambda: gcp.get("backendServices", base)["sessionAffinity"] == "CLIENT_IP",
+        what="affinity patched in place",
+    )
     assert sorted(fw["allowed"][0]["ports"]) == ["80", "8443"]
     assert gcp.held() == wanted(gcp, [base])
     core.patch_namespaced_service(
