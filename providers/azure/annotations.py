@@ -7,7 +7,6 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from ccm.model import (
@@ -18,6 +17,16 @@ from ccm.model import (
     Listener,
     LoadBalancerSpec,
     ServiceRef,
+)
+from ccm.service_fields import (
+    AnnotationDoc,
+    annotation_field,
+    ipv4_source_ranges,
+    port_number,
+    status_ips,
+)
+from ccm.service_fields import (
+    bad_annotation as _bad,
 )
 
 P = "service.beta.kubernetes.io/azure-"
@@ -41,14 +50,6 @@ IDENTITY_OPTIONS = ("internal", "subnet", "pip_name", "pip_resource_group")
 _NAME = re.compile(r"^[A-Za-z0-9][-A-Za-z0-9_.]{0,78}[A-Za-z0-9_]?$")
 _DNS_LABEL = re.compile(r"^[a-z][a-z0-9-]{1,61}[a-z0-9]$")
 _TAG_KEY_BAD = re.compile(r"[<>%&\\?/]")
-
-
-@dataclass(frozen=True)
-class AnnotationDoc:
-    name: str
-    values: str
-    default: str
-    change: str  # "in place" or "replace"
 
 
 ANNOTATIONS: tuple[AnnotationDoc, ...] = (
@@ -101,14 +102,6 @@ ANNOTATIONS: tuple[AnnotationDoc, ...] = (
         "in place",
     ),
 )
-
-
-def annotation_field(name: str) -> str:
-    return f"metadata.annotations[{name}]"
-
-
-def _bad(name: str, message: str, accepted: str = "") -> InvalidServiceSpec:
-    return InvalidServiceSpec(annotation_field(name), message, accepted)
 
 
 class _Ann:
@@ -179,7 +172,7 @@ def parse(service: JSON, cluster: ClusterInfo) -> LoadBalancerSpec:
         "tcp_reset": not ann.boolean(DISABLE_TCP_RESET, False),
         "floating_ip": not ann.boolean(DISABLE_FLOATING_IP, False),
         **probe_options,
-        "status_ips": _status_ips(service),
+        "status_ips": status_ips(service),
     }
     return LoadBalancerSpec(
         service=ServiceRef.of(service),
@@ -209,12 +202,6 @@ def identity(spec: LoadBalancerSpec) -> str:
     return "|".join(parts)
 
 
-def _port(value: Any, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
-        raise InvalidServiceSpec(field, f"{value!r} is not a port", "1-65535")
-    return value
-
-
 def _listeners(body: Mapping[str, Any]) -> tuple[Listener, ...]:
     ports = body.get("ports")
     if not isinstance(ports, list) or not ports:
@@ -225,7 +212,7 @@ def _listeners(body: Mapping[str, Any]) -> tuple[Listener, ...]:
         field = f"spec.ports[{i}]"
         if not isinstance(port, dict):
             raise InvalidServiceSpec(field, "must be a mapping with `port`")
-        number = _port(port.get("port"), f"{field}.port")
+        number = port_number(port.get("port"), f"{field}.port")
         protocol = str(port.get("protocol") or "TCP")
         if protocol not in ("TCP", "UDP"):
             raise InvalidServiceSpec(
@@ -239,7 +226,9 @@ def _listeners(body: Mapping[str, Any]) -> tuple[Listener, ...]:
             Listener(
                 port=number,
                 protocol=protocol,
-                node_port=None if node_port is None else _port(node_port, f"{field}.nodePort"),
+                node_port=None
+                if node_port is None
+                else port_number(node_port, f"{field}.nodePort"),
                 name=str(port.get("name") or ""),
             )
         )
@@ -266,7 +255,7 @@ def _probe(ann: _Ann, body: Mapping[str, Any], policy: str) -> tuple[HealthCheck
                 "spec.healthCheckNodePort",
                 "externalTrafficPolicy Local needs a health check node port",
             )
-        port = _port(hc, "spec.healthCheckNodePort")
+        port = port_number(hc, "spec.healthCheckNodePort")
     if protocol != "Tcp" and path is None:
         path = "/healthz" if local else "/"
     options = {
@@ -313,31 +302,4 @@ def _pip_tags(ann: _Ann) -> dict[str, str]:
 
 
 def _source_ranges(ann: _Ann, body: Mapping[str, Any]) -> tuple[str, ...]:
-    listed = body.get("loadBalancerSourceRanges") or []
-    if listed:
-        items = [
-            (f"spec.loadBalancerSourceRanges[{i}]", str(t).strip()) for i, t in enumerate(listed)
-        ]
-    else:
-        raw = ann.get(ALLOWED_RANGES) or ""
-        items = [(annotation_field(ALLOWED_RANGES), t.strip()) for t in raw.split(",") if t.strip()]
-    out: list[str] = []
-    for field, text in items:
-        try:
-            if "/" not in text:
-                raise ValueError(text)
-            network = ipaddress.ip_network(text, strict=False)
-        except ValueError:
-            raise InvalidServiceSpec(
-                field, f'"{text}" is not a CIDR', "e.g. 203.0.113.0/24"
-            ) from None
-        if network.version != 4:
-            raise InvalidServiceSpec(field, "IPv6 ranges are not supported yet", "IPv4 CIDRs")
-        if str(network) not in out:
-            out.append(str(network))
-    return tuple(out) or ("Internet",)
-
-
-def _status_ips(service: JSON) -> tuple[str, ...]:
-    ingress = ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
-    return tuple(sorted(str(i["ip"]) for i in ingress if i.get("ip")))
+    return ipv4_source_ranges(body, ALLOWED_RANGES, ann.get(ALLOWED_RANGES), "Internet")

@@ -37,6 +37,7 @@ from ccm.model import (
     RetryableError,
     ServiceRef,
 )
+from ccm.service_fields import annotation_field
 from providers.azure import annotations as A
 from providers.azure import costs
 from providers.azure import names as N
@@ -241,7 +242,7 @@ class AzureDriver:
             ]
             if not found:
                 raise PermanentError(
-                    f"{A.annotation_field(A.IPV4)}: no public IP with address {o['requested_ip']} "
+                    f"{annotation_field(A.IPV4)}: no public IP with address {o['requested_ip']} "
                     f"in resource group {rg}; create it first (or name it in {A.PIP_NAME})",
                     reason="PublicIPNotFound",
                 )
@@ -252,7 +253,7 @@ class AzureDriver:
         if o["pip_name"]:
             if have is None:
                 raise PermanentError(
-                    f"{A.annotation_field(A.PIP_NAME)}: public IP {name} not found in "
+                    f"{annotation_field(A.PIP_NAME)}: public IP {name} not found in "
                     f"resource group {rg}",
                     reason="PublicIPNotFound",
                 )

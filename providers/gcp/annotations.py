@@ -11,7 +11,6 @@ import hashlib
 import ipaddress
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from ccm.model import (
@@ -22,6 +21,15 @@ from ccm.model import (
     Listener,
     LoadBalancerSpec,
     ServiceRef,
+)
+from ccm.service_fields import (
+    AnnotationDoc,
+    ipv4_source_ranges,
+    port_number,
+    status_ips,
+)
+from ccm.service_fields import (
+    bad_annotation as _bad,
 )
 
 LB_TYPE = "networking.gke.io/load-balancer-type"
@@ -40,16 +48,6 @@ _SUBNET_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 # What needs a new forwarding rule, backend service and address beside the old one.
 IDENTITY_OPTIONS = ("scheme", "network_tier", "subnet", "protocol")
-
-
-@dataclass(frozen=True)
-class AnnotationDoc:
-    """One row of the README table; a test keeps the table and the parser in step."""
-
-    name: str
-    values: str
-    default: str
-    change: str  # "in place" or "replace"
 
 
 ANNOTATIONS: tuple[AnnotationDoc, ...] = (
@@ -93,14 +91,6 @@ ANNOTATIONS: tuple[AnnotationDoc, ...] = (
 )
 
 
-def annotation_field(name: str) -> str:
-    return f"metadata.annotations[{name}]"
-
-
-def _bad(name: str, message: str, accepted: str = "") -> InvalidServiceSpec:
-    return InvalidServiceSpec(annotation_field(name), message, accepted)
-
-
 def parse(service: JSON, cluster: ClusterInfo) -> LoadBalancerSpec:
     meta = service.get("metadata") or {}
     ann: Mapping[str, Any] = meta.get("annotations") or {}
@@ -128,7 +118,7 @@ def parse(service: JSON, cluster: ClusterInfo) -> LoadBalancerSpec:
         "protocol": protocol,
         "allow_global_access": global_access,
         "requested_ip": ip,
-        "status_ips": _status_ips(service),
+        "status_ips": status_ips(service),
     }
     return LoadBalancerSpec(
         service=ServiceRef.of(service),
@@ -197,12 +187,6 @@ def _subnet(ann: Mapping[str, Any], scheme: str) -> str:
     return value
 
 
-def _port_number(value: Any, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
-        raise InvalidServiceSpec(field, f"{value!r} is not a port", "1-65535")
-    return value
-
-
 def _listeners(body: Mapping[str, Any]) -> tuple[Listener, ...]:
     ports = body.get("ports")
     if not isinstance(ports, list) or not ports:
@@ -212,7 +196,7 @@ def _listeners(body: Mapping[str, Any]) -> tuple[Listener, ...]:
         field = f"spec.ports[{i}]"
         if not isinstance(port, dict):
             raise InvalidServiceSpec(field, "must be a mapping with `port`")
-        number = _port_number(port.get("port"), f"{field}.port")
+        number = port_number(port.get("port"), f"{field}.port")
         protocol = str(port.get("protocol") or "TCP")
         if protocol not in ("TCP", "UDP"):
             raise InvalidServiceSpec(
@@ -225,7 +209,7 @@ def _listeners(body: Mapping[str, Any]) -> tuple[Listener, ...]:
                 protocol=protocol,
                 node_port=None
                 if node_port is None
-                else _port_number(node_port, f"{field}.nodePort"),
+                else port_number(node_port, f"{field}.nodePort"),
                 name=str(port.get("name") or ""),
             )
         )
@@ -249,7 +233,7 @@ def _health(body: Mapping[str, Any], policy: str) -> HealthCheck:
         raise InvalidServiceSpec(
             "spec.healthCheckNodePort", "externalTrafficPolicy Local needs a health check node port"
         )
-    return HealthCheck("HTTP", _port_number(node_port, "spec.healthCheckNodePort"), HEALTHZ)
+    return HealthCheck("HTTP", port_number(node_port, "spec.healthCheckNodePort"), HEALTHZ)
 
 
 def _requested_ip(body: Mapping[str, Any], scheme: str) -> str:
@@ -275,31 +259,5 @@ def _requested_ip(body: Mapping[str, Any], scheme: str) -> str:
 
 def _source_ranges(ann: Mapping[str, Any], body: Mapping[str, Any]) -> tuple[str, ...]:
     """spec first, then the annotation, then open to all, as GKE does."""
-    listed = body.get("loadBalancerSourceRanges") or []
-    if listed:
-        items = [
-            (f"spec.loadBalancerSourceRanges[{i}]", str(t).strip()) for i, t in enumerate(listed)
-        ]
-    else:
-        raw = str(ann.get(SOURCE_RANGES) or "")
-        items = [(annotation_field(SOURCE_RANGES), t.strip()) for t in raw.split(",") if t.strip()]
-    out: list[str] = []
-    for field, text in items:
-        try:
-            if "/" not in text:
-                raise ValueError(text)
-            network = ipaddress.ip_network(text, strict=False)
-        except ValueError:
-            raise InvalidServiceSpec(
-                field, f'"{text}" is not a CIDR', "e.g. 203.0.113.0/24"
-            ) from None
-        if network.version != 4:
-            raise InvalidServiceSpec(field, f"{text}: IPv6 ranges are not supported", "IPv4 CIDRs")
-        if str(network) not in out:
-            out.append(str(network))
-    return tuple(out) or ("0.0.0.0/0",)
-
-
-def _status_ips(service: JSON) -> tuple[str, ...]:
-    ingress = ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
-    return tuple(sorted(str(i["ip"]) for i in ingress if i.get("ip")))
+    raw = ann.get(SOURCE_RANGES)
+    return ipv4_source_ranges(body, SOURCE_RANGES, None if raw is None else str(raw), "0.0.0.0/0")
