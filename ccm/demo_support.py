@@ -81,3 +81,33 @@ def keep_running(kubeconfig: Any, out: Any, what: str = "kubectl get svc -A") ->
             time.sleep(3600)
     except KeyboardInterrupt:
         pass
+
+
+def switch_demo(
+    core: client.CoreV1Api,
+    list_services: Callable[[], list[dict[str, Any]]],
+    settle: Callable[[], Any],
+    examples: Any,
+    internal: Callable[[dict[str, Any]], bool],
+    switch: dict[str, Any],
+    what: str,
+    out: Any,
+) -> None:
+    """The middle of the GCP and Azure demos: apply the example Services (web and
+    db-internal, with endpoints), wait for their addresses, then patch web with `switch`
+    (to internal) and wait for its new address, printing the table before and after."""
+    import yaml
+
+    for doc in yaml.safe_load_all(examples.read_text()):
+        core.create_namespaced_service("default", doc)
+    write_slices(core, {("default", "web"): 2, ("default", "db-internal"): 1})
+    print(f"applied      {examples.relative_to(examples.parents[3])}\n", file=out)
+    wait(lambda: all(addresses(list_services()).values()), 60, "addresses")
+    settle()
+    print(scheme_table(list_services(), internal), file=out)
+    before = addresses(list_services())["web"]
+    print(f"\nswitching web from {what} to internal ...", file=out)
+    core.patch_namespaced_service("web", "default", {"metadata": {"annotations": switch}})
+    wait(lambda: addresses(list_services())["web"] not in ("", before), 60, "the new address")
+    settle()
+    print(scheme_table(list_services(), internal), file=out)

@@ -16,13 +16,12 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO, cast
 
-import yaml
 from kubernetes import client
 
 from ccm.audit.cli import audit
 from ccm.cli import build_parser
 from ccm.controller import Controller, ControllerConfig
-from ccm.demo_support import addresses, keep_running, scheme_table, wait, write_slices
+from ccm.demo_support import keep_running, switch_demo
 from ccm.driver import DriverOptions
 from ccm.kube import Kube
 from ccm.model import ClusterInfo
@@ -40,14 +39,6 @@ DNS_LABEL = "service.beta.kubernetes.io/azure-dns-label-name"  # public IPs only
 
 def _is_internal(s: dict[str, Any]) -> bool:
     return str((s["metadata"].get("annotations") or {}).get(INTERNAL, "")).lower() == "true"
-
-
-def _table(kube: Kube) -> str:
-    return scheme_table(kube.list_all("services")[0], _is_internal)
-
-
-def _addresses(kube: Kube) -> dict[str, str]:
-    return addresses(kube.list_all("services")[0])
 
 
 def demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
@@ -92,21 +83,16 @@ def demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         kube, driver, ControllerConfig(cluster=cluster, ready_poll_interval=1.0)
     )
     controller.start()
-    for doc in yaml.safe_load_all(EXAMPLES.read_text()):
-        core.create_namespaced_service("default", doc)
-    write_slices(core, {("default", "web"): 2, ("default", "db-internal"): 1})
-    print(f"applied      {EXAMPLES.relative_to(EXAMPLES.parents[3])}\n", file=out)
-    wait(lambda: all(_addresses(kube).values()), 60, "addresses")
-    controller.wait_idle()
-    print(_table(kube), file=out)
-    before = _addresses(kube)["web"]
-    print("\nswitching web from public to internal ...", file=out)
-    core.patch_namespaced_service(
-        "web", "default", {"metadata": {"annotations": {INTERNAL: "true", DNS_LABEL: None}}}
+    switch_demo(
+        core,
+        lambda: kube.list_all("services")[0],
+        controller.wait_idle,
+        EXAMPLES,
+        _is_internal,
+        {INTERNAL: "true", DNS_LABEL: None},
+        "public",
+        out,
     )
-    wait(lambda: _addresses(kube)["web"] not in ("", before), 60, "the internal address")
-    controller.wait_idle()
-    print(_table(kube), file=out)
     lbs = sorted(str(lb["name"]) for lb in emulator.resources("loadBalancers"))
     pips = len(emulator.resources("publicIPAddresses"))
     print(

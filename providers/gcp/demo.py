@@ -16,13 +16,12 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO, cast
 
-import yaml
 from kubernetes import client
 
 from ccm.audit.cli import audit
 from ccm.cli import build_parser
 from ccm.controller import Controller, ControllerConfig
-from ccm.demo_support import addresses, keep_running, scheme_table, wait, write_slices
+from ccm.demo_support import keep_running, switch_demo
 from ccm.driver import DriverOptions
 from ccm.kube import Kube
 from ccm.model import ClusterInfo
@@ -41,14 +40,6 @@ COLLECTIONS = ("forwardingRules", "backendServices", "addresses", "firewalls", "
 
 def _is_internal(s: dict[str, Any]) -> bool:
     return str((s["metadata"].get("annotations") or {}).get(LB_TYPE, "")).lower() == "internal"
-
-
-def _table(kube: Kube) -> str:
-    return scheme_table(kube.list_all("services")[0], _is_internal)
-
-
-def _addresses(kube: Kube) -> dict[str, str]:
-    return addresses(kube.list_all("services")[0])
 
 
 def demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
@@ -77,21 +68,16 @@ def demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         kube, driver, ControllerConfig(cluster=cluster, ready_poll_interval=1.0)
     )
     controller.start()
-    for doc in yaml.safe_load_all(EXAMPLES.read_text()):
-        core.create_namespaced_service("default", doc)
-    write_slices(core, {("default", "web"): 2, ("default", "db-internal"): 1})
-    print(f"applied      {EXAMPLES.relative_to(EXAMPLES.parents[3])}\n", file=out)
-    wait(lambda: all(_addresses(kube).values()), 60, "addresses")
-    controller.wait_idle()
-    print(_table(kube), file=out)
-    before = _addresses(kube)["web"]
-    print("\nswitching web from external to internal ...", file=out)
-    core.patch_namespaced_service(
-        "web", "default", {"metadata": {"annotations": {LB_TYPE: "Internal"}}}
+    switch_demo(
+        core,
+        lambda: kube.list_all("services")[0],
+        controller.wait_idle,
+        EXAMPLES,
+        _is_internal,
+        {LB_TYPE: "Internal"},
+        "external",
+        out,
     )
-    wait(lambda: _addresses(kube)["web"] not in ("", before), 60, "the internal address")
-    controller.wait_idle()
-    print(_table(kube), file=out)
     held = {c: len(emulator.resources(c)) for c in COLLECTIONS}
     print(
         "\nthe external generation is gone; in compute now: "
