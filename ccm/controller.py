@@ -19,10 +19,12 @@ from datetime import UTC, datetime
 
 from kubernetes.client.exceptions import ApiException
 
+from ccm.cloudcalls import collect_request_ids
 from ccm.driver import ConfigurableDriver, Driver, ObservingDriver
 from ccm.events import NORMAL, WARNING, EventRecorder
 from ccm.informer import Informer, object_key
 from ccm.kube import JSON, Kube
+from ccm.metrics import QUEUE_DELAYED, QUEUE_DEPTH, QUEUE_RETRIES, RECONCILE_SECONDS, RECONCILES
 from ccm.model import (
     FINALIZER,
     READY_CONDITION,
@@ -38,6 +40,9 @@ from ccm.model import (
 from ccm.workqueue import Backoff, ShutDown, WorkQueue
 
 log = logging.getLogger(__name__)
+
+# Results logged at debug: a resync of thousands of unchanged Services is not news.
+QUIET_RESULTS = frozenset({"in-sync", "gone", "skipped"})
 
 
 def _now() -> str:
@@ -184,6 +189,12 @@ class Controller:
     # ------------------------------------------------------------ lifecycle
 
     def start(self, wait_synced: float = 60.0) -> None:
+        self.sync(wait_synced)
+        self.start_workers()
+
+    def sync(self, wait_synced: float = 60.0) -> None:
+        """Fill the caches without acting: what a standby replica does, so it can take
+        over with warm informers and answer /readyz truthfully."""
         self._load_provider_config()
         self.services.start()
         self.nodes.start()
@@ -191,6 +202,15 @@ class Controller:
             raise TimeoutError("informers did not sync with the API server")
         with self._lock:
             self._node_set = self.eligible_nodes()
+        QUEUE_DEPTH.set_function(lambda: len(self.queue))
+        QUEUE_DELAYED.set_function(lambda: self.queue.delayed)
+
+    def synced(self) -> bool:
+        return self.services.synced.is_set() and self.nodes.synced.is_set()
+
+    def start_workers(self) -> None:
+        """Start reconciling (the leader only). Keys queued while a standby are the
+        first full pass; the driver observes the current cache first."""
         if isinstance(self.driver, ObservingDriver):
             mine = [s for s in self.services.items() if self._relevant(s)]
             self.driver.observe(mine, self.cluster)
@@ -289,6 +309,30 @@ class Controller:
 
     def _process(self, key: str) -> None:
         started = time.monotonic()
+        with collect_request_ids() as request_ids:
+            result = self._attempt(key)
+        seconds = time.monotonic() - started
+        self.results[result] += 1
+        RECONCILES.labels(result).inc()
+        RECONCILE_SECONDS.labels(result).observe(seconds)
+        log.log(
+            logging.DEBUG if result in QUIET_RESULTS else logging.INFO,
+            "reconciled %s: %s in %.3fs",
+            key,
+            result,
+            seconds,
+            extra={
+                "service": key,
+                "provider": self.driver.name,
+                "action": "reconcile",
+                "result": result,
+                "duration_ms": round(seconds * 1000, 1),
+                "request_ids": request_ids,
+            },
+        )
+
+    def _attempt(self, key: str) -> str:
+        """One reconcile with its failure handling; returns the result label."""
         try:
             result = self.reconcile(key)
             self.queue.forget(key)
@@ -298,9 +342,13 @@ class Controller:
                 self.queue.add_after(key, 0.2)
             else:
                 result = "error"
-                delay = self.queue.add_rate_limited(key)
+                delay = self._retry(key)
                 log.warning(
-                    "reconcile %s: Kubernetes API error %s; retry in %.1fs", key, e.status, delay
+                    "reconcile %s: Kubernetes API error %s; retry in %.1fs",
+                    key,
+                    e.status,
+                    delay,
+                    extra=self._fields(key),
                 )
         except PermanentError as e:
             result = "failed"
@@ -308,7 +356,12 @@ class Controller:
             if svc is not None:
                 self.recorder.event(svc, WARNING, e.reason, f"Error syncing load balancer: {e}")
             self.queue.forget(key)  # no backoff retry: the next resync or a change retries
-            log.warning("reconcile %s failed permanently: %s; retried on resync or change", key, e)
+            log.warning(
+                "reconcile %s failed permanently: %s; retried on resync or change",
+                key,
+                e,
+                extra=self._fields(key),
+            )
         except Exception as e:
             result = "error"
             svc = self.services.get(key)
@@ -316,16 +369,23 @@ class Controller:
             if svc is not None:
                 self.recorder.event(svc, WARNING, reason, f"Error syncing load balancer: {e}")
             self._force(key)
-            delay = self.queue.add_rate_limited(key)
+            delay = self._retry(key)
             log.warning(
                 "reconcile %s failed: %s; retry in %.1fs",
                 key,
                 e,
                 delay,
                 exc_info=not isinstance(e, RetryableError),
+                extra=self._fields(key),
             )
-        self.results[result] += 1
-        log.debug("reconciled %s: %s in %.3fs", key, result, time.monotonic() - started)
+        return result
+
+    def _fields(self, key: str) -> dict[str, str]:
+        return {"service": key, "provider": self.driver.name, "action": "reconcile"}
+
+    def _retry(self, key: str) -> float:
+        QUEUE_RETRIES.inc()
+        return self.queue.add_rate_limited(key)
 
     # ------------------------------------------------------------ reconcile
 

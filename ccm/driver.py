@@ -83,6 +83,14 @@ class ConfigurableDriver(Protocol):
 
 
 @runtime_checkable
+class ProbingDriver(Protocol):
+    """Optional: one cheap read that proves the cloud API answers with our credentials,
+    for /readyz. Raises when it does not. A driver without it is taken as reachable."""
+
+    def probe(self) -> None: ...
+
+
+@runtime_checkable
 class LeakAwareDriver(Protocol):
     """Optional, for drivers whose resources the leak detector removes one by one.
 

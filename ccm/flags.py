@@ -91,6 +91,63 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
         help="seconds between full re-ensures that correct drift (default 300)",
     )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument(
+        "--log-format",
+        default="json",
+        choices=["json", "text"],
+        help="one JSON object per line (default) or text for humans",
+    )
+    p.add_argument(
+        "--metrics-addr",
+        default=":10258",
+        metavar="HOST:PORT",
+        help="serve /metrics, /healthz and /readyz here (default :10258; port 0 picks a free "
+        "port, printed at start; 0 alone turns it off)",
+    )
+    p.add_argument(
+        "--readiness-probe-interval",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how often /readyz's cloud reachability read runs (default 30)",
+    )
+    le = p.add_argument_group("leader election")
+    le.add_argument(
+        "--leader-elect",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run as one of several replicas: only the holder of the Lease reconciles and "
+        "sweeps (default on; --no-leader-elect for a single replica)",
+    )
+    le.add_argument("--leader-elect-lease-name", default="ccm", help="Lease name (default ccm)")
+    le.add_argument(
+        "--leader-elect-namespace",
+        default=None,
+        help="Lease namespace (default $POD_NAMESPACE, else kube-system)",
+    )
+    le.add_argument(
+        "--leader-elect-identity",
+        default=None,
+        help="this replica's holder identity (default $POD_NAME, else hostname_random)",
+    )
+    le.add_argument(
+        "--leader-elect-lease-duration",
+        type=float,
+        default=15.0,
+        help="seconds a standby waits on an unrenewed Lease before taking it (default 15)",
+    )
+    le.add_argument(
+        "--leader-elect-renew-deadline",
+        type=float,
+        default=10.0,
+        help="seconds a leader keeps trying to renew before it stops and exits (default 10)",
+    )
+    le.add_argument(
+        "--leader-elect-retry-period",
+        type=float,
+        default=2.0,
+        help="seconds between renewals and acquisition attempts (default 2, jittered)",
+    )
     leak = p.add_argument_group("leak detector")
     leak.add_argument(
         "--leak-interval",

@@ -6,9 +6,12 @@ import argparse
 import faulthandler
 import json
 import logging
+import os
 import signal
+import socket
 import sys
 import threading
+import uuid
 from pathlib import Path
 from types import FrameType
 
@@ -22,12 +25,19 @@ from ccm.driver import (
     UnknownProvider,
     load_driver,
 )
+from ccm.endpoints import EndpointServer, parse_addr
 from ccm.kube import Kube, api_client
+from ccm.leader import LeaderElector, LeaseConfig
 from ccm.leaks.loop import EventTarget, LeakLoop, attach
 from ccm.leaks.sweep import Mode, SweepConfig
+from ccm.logs import setup as setup_logging
+from ccm.metrics import LEADER
 from ccm.model import FINALIZER, ClusterInfo, InvalidServiceSpec, Node, node_is_eligible
+from ccm.probe import ProviderProbe
 
 log = logging.getLogger("ccm")
+
+LOST_LEASE_EXIT = 3  # distinct from argparse's 2 and a crash's 1, for the restart reason
 
 
 def _configmap_ref(text: str | None) -> tuple[str, str] | None:
@@ -76,11 +86,15 @@ def build(args: argparse.Namespace, pool_size: int = 8) -> tuple[Kube, Driver]:
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    setup_logging(args.log_level, args.log_format, {"cluster": args.cluster_name})
     if args.workers < 1:
         raise SystemExit("--workers: must be at least 1")
+    try:
+        host, port = parse_addr(args.metrics_addr)
+    except ValueError as e:
+        raise SystemExit(str(e)) from e
+    if args.leak_max_deletions < 0 or args.leak_min_age < 0:
+        raise SystemExit("--leak-max-deletions, --leak-min-age: must not be negative")
     kube, driver = build(args, pool_size=args.workers + 4)
     config = ControllerConfig(
         cluster=ClusterInfo(args.cluster_name, args.load_balancer_class),
@@ -99,21 +113,107 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _signal)
     signal.signal(signal.SIGINT, _signal)
     faulthandler.register(signal.SIGUSR1)  # `kill -USR1` dumps every thread's stack
-    controller.start()
-    leak_loop = _leak_loop(args, controller)
-    log.info(
-        "ccm running: provider=%s cluster=%s class=%s workers=%d",
-        args.provider,
-        args.cluster_name,
-        args.load_balancer_class,
-        args.workers,
-    )
+    probe = ProviderProbe(driver, args.readiness_probe_interval)
+    elector = _elector(args, kube) if args.leader_elect else None
+    endpoints = _endpoints(host, port, controller, probe, elector)
+    probe.start()
+    controller.sync()
+    leak_loop: list[LeakLoop] = []
+
+    def start_leading() -> None:
+        if stop.is_set():
+            return
+        controller.start_workers()
+        loop = _leak_loop(args, controller)
+        if loop is not None:
+            leak_loop.append(loop)
+        log.info(
+            "ccm reconciling: provider=%s cluster=%s class=%s workers=%d",
+            args.provider,
+            args.cluster_name,
+            args.load_balancer_class,
+            args.workers,
+        )
+
+    if elector is None:
+        LEADER.set(1)
+        start_leading()
+    else:
+        elector.on_started = start_leading
+        elector.start()
+        log.info(
+            "waiting for the leader Lease %s/%s as %s",
+            elector.config.namespace,
+            elector.config.name,
+            elector.config.identity,
+        )
     stop.wait()
-    if leak_loop is not None:
-        leak_loop.stop()
+    for loop in leak_loop:
+        loop.stop()
     controller.stop()
+    if elector is not None:
+        elector.release()
+    probe.stop()
+    if endpoints is not None:
+        endpoints.stop()
     log.info("ccm stopped: reconciles %s", json.dumps(dict(controller.results)))
     return 0
+
+
+def _lost_lease() -> None:
+    """Stop every thread at once: a reconcile still running could otherwise write after a
+    standby took over. The kubelet restarts the container, which rejoins as a standby."""
+    logging.shutdown()
+    os._exit(LOST_LEASE_EXIT)
+
+
+def _elector(args: argparse.Namespace, kube: Kube) -> LeaderElector:
+    namespace = args.leader_elect_namespace or os.environ.get("POD_NAMESPACE") or "kube-system"
+    identity = (
+        args.leader_elect_identity
+        or os.environ.get("POD_NAME")
+        or f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
+    )
+    lease = LeaseConfig(
+        namespace=namespace,
+        name=args.leader_elect_lease_name,
+        identity=identity,
+        lease_duration=args.leader_elect_lease_duration,
+        renew_deadline=args.leader_elect_renew_deadline,
+        retry_period=args.leader_elect_retry_period,
+    )
+    try:
+        return LeaderElector(kube.api, lease, on_started=lambda: None, on_lost=_lost_lease)
+    except ValueError as e:
+        raise SystemExit(str(e)) from e
+
+
+def _endpoints(
+    host: str,
+    port: int,
+    controller: Controller,
+    probe: ProviderProbe,
+    elector: LeaderElector | None,
+) -> EndpointServer | None:
+    if port < 0:
+        return None
+
+    def healthz() -> tuple[bool, str]:
+        if elector is None:
+            return True, "running (no leader election)"
+        role = "leader" if elector.leading else "standby"
+        return elector.healthy(), f"{role}, lease renewal {'ok' if elector.healthy() else 'late'}"
+
+    def readyz() -> tuple[bool, str]:
+        if not controller.synced():
+            return False, "informers not synced"
+        return probe.status()
+
+    try:
+        server = EndpointServer(host, port, healthz, readyz)
+    except OSError as e:
+        raise SystemExit(f"--metrics-addr: cannot listen on {host}:{port}: {e.strerror}") from e
+    return server.start()
 
 
 def _leak_loop(args: argparse.Namespace, controller: Controller) -> LeakLoop | None:

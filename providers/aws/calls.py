@@ -25,6 +25,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from ccm.cloudcalls import observe
 from ccm.ratelimit import RetryPolicy, TokenBucket
 
 THROTTLING_CODES = frozenset(
@@ -48,6 +49,21 @@ def error_code(exc: BaseException) -> str:
     if isinstance(exc, ClientError):
         return str(exc.response.get("Error", {}).get("Code", ""))
     return ""
+
+
+def is_throttle(exc: BaseException) -> bool:
+    return error_code(exc) in THROTTLING_CODES
+
+
+def request_id(outcome: object) -> str:
+    """The x-amzn-RequestId botocore puts in ResponseMetadata, of a result or an error."""
+    if isinstance(outcome, ClientError):
+        meta = outcome.response.get("ResponseMetadata", {})
+    elif isinstance(outcome, dict):
+        meta = outcome.get("ResponseMetadata", {})
+    else:
+        return ""
+    return str(meta.get("RequestId", ""))
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -115,7 +131,13 @@ class Caller:
                 if self._on_call is not None:
                     self._on_call(service, operation)
                 try:
-                    result: dict[str, Any] = method(**kwargs)
+                    result: dict[str, Any] = observe(
+                        "aws",
+                        f"{service}:{operation}",
+                        lambda: method(**kwargs),
+                        is_throttle,
+                        request_id,
+                    )
                 except ClientError as e:
                     if error_code(e) in THROTTLING_CODES:
                         with self._lock:

@@ -164,6 +164,10 @@ class AwsDriver:
 
     # ------------------------------------------------------------ parse
 
+    def probe(self) -> None:
+        """For /readyz: a one-item describe, the cheapest ELBv2 read the policy allows."""
+        self.caller.call(self.elbv2, "DescribeLoadBalancers", PageSize=1)
+
     def parse(self, service: JSON, cluster: ClusterInfo) -> LoadBalancerSpec:
         spec = parse_service(service, cluster)
         ingress = ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []

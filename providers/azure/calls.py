@@ -25,6 +25,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from ccm.cloudcalls import observe
 from ccm.ratelimit import RetryPolicy, TokenBucket
 
 DEFAULT_RATES: Mapping[str, tuple[float, float]] = {
@@ -52,6 +53,14 @@ def status_of(exc: BaseException) -> int:
 
 def is_throttle(exc: BaseException) -> bool:
     return status_of(exc) == 429
+
+
+def request_id(outcome: object) -> str:
+    """ARM's x-ms-request-id; the SDK exposes response headers only on errors."""
+    if isinstance(outcome, HttpResponseError) and outcome.response is not None:
+        headers: Any = getattr(outcome.response, "headers", {}) or {}
+        return str(headers.get("x-ms-request-id", ""))
+    return ""
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -110,7 +119,7 @@ class Arm:
         with self._lock:
             self.calls[label] += 1
         try:
-            return fn()
+            return observe("azure", label, fn, is_throttle, request_id)
         except HttpResponseError as e:
             if is_throttle(e):
                 with self._lock:

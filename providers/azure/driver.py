@@ -169,6 +169,10 @@ class AzureDriver:
 
     # ------------------------------------------------------------ parse
 
+    def probe(self) -> None:
+        """For /readyz: list the resource group's load balancers (a read the driver needs)."""
+        self.arm.list("loadBalancers.list", self.c.load_balancers.list, self.rg)
+
     def parse(self, service: JSON, cluster: ClusterInfo) -> LoadBalancerSpec:
         return A.parse(service, cluster)
 

@@ -31,6 +31,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from ccm.cloudcalls import observe
 from ccm.ratelimit import RetryPolicy, TokenBucket
 
 THROTTLE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "RATE_LIMIT_EXCEEDED"})
@@ -87,6 +88,14 @@ def is_throttle(exc: BaseException) -> bool:
     if isinstance(exc, gexc.TooManyRequests):
         return True
     return isinstance(exc, gexc.Forbidden) and bool(reasons(exc) & THROTTLE_REASONS)
+
+
+def operation_id(outcome: object) -> str:
+    """Compute answers a mutation with an Operation: its id is what support asks for."""
+    inner = getattr(outcome, "_extended_operation", None) or outcome
+    if isinstance(inner, compute_v1.Operation):
+        return str(inner.id or inner.name or "")
+    return ""
 
 
 def is_quota(exc: BaseException) -> bool:
@@ -189,7 +198,7 @@ class Compute:
         with self._lock:
             self.calls[label] += 1
         try:
-            return fn()
+            return observe("gcp", label, fn, is_throttle, operation_id)
         except gexc.GoogleAPICallError as e:
             if is_throttle(e):
                 with self._lock:

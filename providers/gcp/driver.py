@@ -134,6 +134,10 @@ class GcpDriver:
 
     # ------------------------------------------------------------ parse
 
+    def probe(self) -> None:
+        """For /readyz: the region read the driver already needs for its zones."""
+        self.compute.read("regions.get", self.c.regions.get, region=self.region)
+
     def parse(self, service: JSON, cluster: ClusterInfo) -> LoadBalancerSpec:
         return A.parse(service, cluster)
 

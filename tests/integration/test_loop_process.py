@@ -35,11 +35,14 @@ def _ccm(tmp: Path, sandbox: Sandbox, *args: str) -> list[str]:
     kubeconfig = sandbox.write_kubeconfig(tmp / "kubeconfig")
     pools = tmp / "pools.yaml"
     pools.write_text(POOLS)
+    # Port 0: tests run side by side, so never the default :10258.
+    endpoint = ["--metrics-addr", "127.0.0.1:0"] if args[0] == "run" else []
     return [
         sys.executable,
         "-m",
         "ccm.cli",
         *args,
+        *endpoint,
         "--provider",
         "pool",
         "--cluster-name",
