@@ -11,9 +11,43 @@ from types import FrameType
 from ccm import flags
 
 
+def _sandbox_tokens(pairs: list[str]) -> dict[str, str]:
+    """`--token TOKEN=USERNAME` pairs; a malformed one is a usage error, not a silent skip."""
+    tokens: dict[str, str] = {}
+    for pair in pairs:
+        token, sep, username = pair.partition("=")
+        if not sep or not token or not username:
+            raise ValueError(
+                f"--token: {pair!r} is not TOKEN=USERNAME, "
+                "e.g. ccm-token=system:serviceaccount:kube-system:ccm"
+            )
+        tokens[token] = username
+    return tokens
+
+
 def _sandbox(args: argparse.Namespace) -> int:
+    import yaml
+
+    from ccm.sandbox.rbac import Authorizer
     from ccm.sandbox.server import Sandbox
 
+    try:
+        tokens = _sandbox_tokens(args.token)
+    except ValueError as e:
+        print(f"ccm sandbox: {e}", file=sys.stderr)
+        return 2
+    authorizer: Authorizer | None = None
+    if args.rbac:
+        try:
+            if args.rbac == "-":
+                text = sys.stdin.read()
+            else:
+                with open(args.rbac, encoding="utf-8") as f:
+                    text = f.read()
+            authorizer = Authorizer.from_documents(yaml.safe_load_all(text), tokens)
+        except (OSError, yaml.YAMLError, ValueError) as e:
+            print(f"ccm sandbox: --rbac {args.rbac}: {e}", file=sys.stderr)
+            return 2
     low, _, high = args.service_node_port_range.partition("-")
     try:
         port_range = (int(low), int(high))
@@ -24,7 +58,9 @@ def _sandbox(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    sandbox = Sandbox(host=args.host, port=args.port, node_port_range=port_range)
+    sandbox = Sandbox(
+        host=args.host, port=args.port, node_port_range=port_range, rbac=authorizer, tokens=tokens
+    )
     path = sandbox.write_kubeconfig(args.kubeconfig_out)
 
     def _stop(signum: int, frame: FrameType | None) -> None:
@@ -33,7 +69,22 @@ def _sandbox(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _stop)
     print(f"ccm sandbox: Kubernetes API on {sandbox.url}", flush=True)
     print(f"ccm sandbox: kubeconfig written to {path}", flush=True)
-    print(f"ccm sandbox: try   KUBECONFIG={path} kubectl get svc -A", flush=True)
+    if authorizer is None:
+        print(f"ccm sandbox: try   KUBECONFIG={path} kubectl get svc -A", flush=True)
+    else:
+        # kubectl (client-go's clientcmd) attaches kubeconfig credentials only to TLS
+        # connections, so against this plain-HTTP server it would always get 401.
+        users = ", ".join(sorted(set(tokens.values()))) or "none"
+        print(
+            f"ccm sandbox: RBAC on ({args.rbac}); the kubeconfig's token is the unrestricted "
+            f"admin; restricted users: {users}",
+            flush=True,
+        )
+        print(
+            "ccm sandbox: kubectl sends no token over plain HTTP; use the Python client or "
+            f"curl -H 'Authorization: Bearer TOKEN' {sandbox.url}/api/v1/services",
+            flush=True,
+        )
     try:
         sandbox.serve_forever()
     except KeyboardInterrupt:
@@ -123,6 +174,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--service-node-port-range",
         default="30000-32767",
         help="node ports to allocate from, LOW-HIGH (default 30000-32767)",
+    )
+    sb.add_argument(
+        "--rbac",
+        metavar="FILE",
+        help="enforce Kubernetes RBAC from this YAML stream of ClusterRole/ClusterRoleBinding/"
+        "Role/RoleBinding (other kinds are ignored, so `kubectl kustomize deploy/base` output "
+        "works; - reads stdin); without it every request is allowed",
+    )
+    sb.add_argument(
+        "--token",
+        metavar="TOKEN=USERNAME",
+        action="append",
+        default=[],
+        help="a bearer token and the user it authenticates as, e.g. "
+        "ccm=system:serviceaccount:kube-system:ccm (repeatable); without --rbac it only names "
+        "the caller in the request log",
     )
     sb.set_defaults(func=_sandbox)
 

@@ -3,6 +3,12 @@
 Everything a client sees goes through real HTTP/1.1 (keep-alive, chunked watch
 streams), so the official client and kubectl exercise their real transports, retries and
 decoders. The admin routes under `/_sandbox/` are the test-only control surface.
+
+With an `rbac.Authorizer` the server authenticates bearer tokens and authorizes like
+kube-apiserver's RBAC (401 / 403 in its words); without one (the default) it serves
+everybody. Either way every non-admin request lands in a bounded request log
+(`Sandbox.request_log()`, `GET /_sandbox/requests`) that tests read for properties no
+counter shows: who wrote what, and whether two writers' requests overlapped in time.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -22,9 +29,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from ccm.sandbox import discovery, patch, tables
+from ccm.sandbox import discovery, patch, rbac, tables
 from ccm.sandbox.errors import APIError, bad_request
 from ccm.sandbox.faults import Faults
+from ccm.sandbox.rbac import ADMIN_TOKEN, Authorizer
+from ccm.sandbox.requestlog import DEFAULT_SIZE, RequestLog, RequestRecord
 from ccm.sandbox.resources import ResourceType, find
 from ccm.sandbox.selectors import label_matcher, parse_field_selector
 from ccm.sandbox.store import Matcher, Obj, Store
@@ -94,12 +103,22 @@ class SandboxHTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(
-        self, address: tuple[str, int], store: Store, faults: Faults, bookmark_interval: float
+        self,
+        address: tuple[str, int],
+        store: Store,
+        faults: Faults,
+        bookmark_interval: float,
+        authorizer: Authorizer | None = None,
+        tokens: Mapping[str, str] | None = None,
+        log: RequestLog | None = None,
     ) -> None:
         super().__init__(address, Handler)
         self.store = store
         self.faults = faults
         self.bookmark_interval = bookmark_interval
+        self.authorizer = authorizer
+        self.tokens = dict(tokens or {})
+        self.log = log if log is not None else RequestLog()
         self.requests_served = 0
         self.requests_by_method: Counter[str] = Counter()
         self.counter_lock = threading.Lock()
@@ -118,9 +137,19 @@ class Handler(BaseHTTPRequestHandler):
     # stalls every keep-alive response by ~40 ms.
     disable_nagle_algorithm = True
     server: SandboxHTTPServer
+    # Per request, reset by _dispatch: the status sent, the request log's ticket once the
+    # response is out, and whether this is a /_sandbox admin route (never logged).
+    _status: int = 0
+    _ticket: int | None = None
+    _admin_request: bool = False
 
     def log_message(self, format: str, *args: Any) -> None:
         return
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        """Remember the status for the request log; every response path goes through here."""
+        self._status = code
+        super().send_response(code, message)
 
     # ------------------------------------------------------------ plumbing
 
@@ -135,6 +164,12 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
+        self._responded()
+
+    def _responded(self) -> None:
+        """The whole response is on the socket: tell the request log (see RequestLog)."""
+        if self._ticket is None and not self._admin_request:
+            self._ticket = self.server.log.responded()
 
     def _send_error(self, err: APIError) -> None:
         headers = {}
@@ -161,29 +196,98 @@ class Handler(BaseHTTPRequestHandler):
             raise bad_request("the body of the request must be a JSON object")
         return body
 
+    def _discard_body(self) -> None:
+        """Drain a refused request's body so the keep-alive connection stays in sync."""
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            self.close_connection = True
+        elif length:
+            self.rfile.read(length)
+
+    def _authenticate(self) -> rbac.User | None:
+        """The caller, from its bearer token; with RBAC on, no known token is a 401.
+
+        With RBAC off nothing is refused: the token only names the caller in the request
+        log when it is in the sandbox's optional token map.
+        """
+        header = self.headers.get("Authorization")
+        authorizer = self.server.authorizer
+        if authorizer is None:
+            token = rbac.bearer_token(header)
+            username = self.server.tokens.get(token, "") if token else ""
+            return rbac.User(username) if username else None
+        user = authorizer.authenticate(header)
+        if user is None:
+            self._discard_body()
+            raise rbac.unauthorized()
+        return user
+
     def _dispatch(self) -> None:
+        start, start_wall = time.monotonic(), time.time()
+        self._status = 0
+        self._ticket = None
         url = urlsplit(self.path)
-        if not url.path.startswith("/_sandbox"):
-            with self.server.counter_lock:
-                self.server.requests_served += 1
-                self.server.requests_by_method[self.command] += 1
         params = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         path = url.path.rstrip("/") or "/"
+        self._admin_request = url.path.startswith("/_sandbox")
+        if self._admin_request:
+            # The test-only control surface: never counted, logged or subject to RBAC.
+            try:
+                self._admin(path, params)
+            except APIError as err:
+                self._send_error(err)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
+            return
+        with self.server.counter_lock:
+            self.server.requests_served += 1
+            self.server.requests_by_method[self.command] += 1
+        info = rbac.request_info(self.command, path, params)
+        user: rbac.User | None = None
+        denied = False
         try:
-            if path.startswith("/_sandbox"):
-                self._admin(path)
-                return
+            # The apiserver's filter order: authentication, then (flow control, here the
+            # injected faults), then authorization, then the handler.
+            user = self._authenticate()
             latency, rule = self.server.faults.match(self.command, path)
             if latency:
                 time.sleep(latency)
             if rule is not None:
                 self._read_body()
                 raise rule.error()
+            authorizer = self.server.authorizer
+            if authorizer is not None and user is not None and not authorizer.allowed(user, info):
+                denied = True
+                self._discard_body()
+                raise rbac.forbidden(user, info)
             self._serve(path, params)
         except APIError as err:
             self._send_error(err)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+        finally:
+            # Taken only now, after the response or watch stream was written to the socket,
+            # so that [start, end] covers everything the client could have observed.
+            self.server.log.append(
+                self._ticket,
+                start=start,
+                end=time.monotonic(),
+                start_wall=start_wall,
+                end_wall=time.time(),
+                username=user.name if user is not None else "",
+                user_agent=self.headers.get("User-Agent", ""),
+                method=self.command,
+                verb=info.verb,
+                path=path,
+                query=url.query,
+                api_group=info.api_group,
+                namespace=info.namespace,
+                resource=info.resource,
+                subresource=info.subresource,
+                name=info.name,
+                code=self._status,
+                denied=denied,
+            )
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _dispatch
 
@@ -395,6 +499,7 @@ class Handler(BaseHTTPRequestHandler):
             self._chunk(json.dumps({"type": "ERROR", "object": err.status()}))
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
+            self._responded()
             return
         as_table = _wants_table(self.headers.get("Accept", ""))
         include = params.get("includeObject", "Metadata")
@@ -434,6 +539,7 @@ class Handler(BaseHTTPRequestHandler):
                 self._chunk(json.dumps({"type": etype, "object": obj}, separators=(",", ":")))
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
+            self._responded()
         except (BrokenPipeError, ConnectionResetError, OSError):
             pass
         finally:
@@ -453,7 +559,7 @@ class Handler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------ admin
 
-    def _admin(self, path: str) -> None:
+    def _admin(self, path: str, params: dict[str, str]) -> None:
         store, faults = self.server.store, self.server.faults
         if path == "/_sandbox/faults" and self.command == "POST":
             body = self._json_body()
@@ -482,8 +588,20 @@ class Handler(BaseHTTPRequestHandler):
                     "openWatches": store.open_watches,
                     "requests": self.server.requests_served,
                     "requestsByMethod": dict(self.server.requests_by_method),
+                    "denied": self.server.log.denied_total,
                 },
             )
+        elif path == "/_sandbox/requests" and self.command == "DELETE":
+            self.server.log.clear()
+            self._send_json(200, [])
+        elif path == "/_sandbox/requests" and self.command == "GET":
+            try:
+                since = int(params.get("since") or 0)
+            except ValueError as e:
+                raise bad_request(f"since: {params['since']!r} is not an integer") from e
+            log = self.server.log
+            records = log.denials() if _flag(params, "denied") else log.records()
+            self._send_json(200, [r.to_json() for r in records if r.seq >= since])
         else:
             raise APIError(404, "NotFound", f"no sandbox admin route {self.command} {path}")
 
@@ -498,10 +616,22 @@ class Sandbox:
         history_size: int = 20000,
         bookmark_interval: float = 5.0,
         node_port_range: tuple[int, int] = (30000, 32767),
+        rbac: Authorizer | None = None,
+        tokens: Mapping[str, str] | None = None,
+        request_log_size: int = DEFAULT_SIZE,
     ) -> None:
+        """`rbac=None` (the default) serves everyone; an `Authorizer` enforces its RBAC.
+
+        `tokens` (token → username) only names callers in the request log when RBAC is
+        off; with RBAC on the authorizer's own token map does that.
+        """
         self.store = Store(history_size, node_port_range)
         self.faults = Faults()
-        self._server = SandboxHTTPServer((host, port), self.store, self.faults, bookmark_interval)
+        self.rbac = rbac
+        self.log = RequestLog(request_log_size)
+        self._server = SandboxHTTPServer(
+            (host, port), self.store, self.faults, bookmark_interval, rbac, tokens, self.log
+        )
         self._thread: threading.Thread | None = None
 
     @property
@@ -542,12 +672,32 @@ class Sandbox:
         with self._server.counter_lock:
             return dict(self._server.requests_by_method)
 
-    def kubeconfig(self, context: str = "ccm-sandbox") -> dict[str, Any]:
+    def request_log(self, since: int = 0) -> list[RequestRecord]:
+        """Every non-admin request served (bounded), oldest first, from `seq >= since`."""
+        return self.log.records(since)
+
+    def denials(self) -> list[RequestRecord]:
+        """Requests RBAC refused with 403, kept even when the main log has overflowed."""
+        return self.log.denials()
+
+    def clear_request_log(self) -> None:
+        self.log.clear()
+
+    def kubeconfig(
+        self, context: str = "ccm-sandbox", *, token: str | None = None
+    ) -> dict[str, Any]:
+        """A kubeconfig for the sandbox; `token` defaults to the admin token.
+
+        Pass a restricted token (one in the Authorizer's map) to run a client as that user.
+        """
+        if token is None:
+            admin = self.rbac.admin_token if self.rbac is not None else None
+            token = admin or ADMIN_TOKEN
         return {
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [{"name": context, "cluster": {"server": self.url}}],
-            "users": [{"name": context, "user": {"token": "sandbox"}}],
+            "users": [{"name": context, "user": {"token": token}}],
             "contexts": [
                 {
                     "name": context,
@@ -558,10 +708,12 @@ class Sandbox:
             "preferences": {},
         }
 
-    def write_kubeconfig(self, path: str | Path, context: str = "ccm-sandbox") -> Path:
+    def write_kubeconfig(
+        self, path: str | Path, context: str = "ccm-sandbox", *, token: str | None = None
+    ) -> Path:
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(yaml.safe_dump(self.kubeconfig(context), sort_keys=False))
+        target.write_text(yaml.safe_dump(self.kubeconfig(context, token=token), sort_keys=False))
         return target
 
     def __enter__(self) -> Sandbox:
