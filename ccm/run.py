@@ -37,6 +37,7 @@ from ccm.probe import ProviderProbe
 
 log = logging.getLogger("ccm")
 
+VERSION = "0.1.0"
 LOST_LEASE_EXIT = 3  # distinct from argparse's 2 and a crash's 1, for the restart reason
 
 
@@ -182,6 +183,9 @@ def _elector(args: argparse.Namespace, kube: Kube) -> LeaderElector:
         renew_deadline=args.leader_elect_renew_deadline,
         retry_period=args.leader_elect_retry_period,
     )
+    # The identity in every request's User-Agent: audit logs (and the sandbox's request log)
+    # then show which replica wrote what.
+    kube.api.user_agent = f"ccm/{VERSION} ({identity})"
     try:
         return LeaderElector(kube.api, lease, on_started=lambda: None, on_lost=_lost_lease)
     except ValueError as e:

@@ -18,9 +18,9 @@ from enum import StrEnum
 
 from ccm.driver import DeleteOutcome, Driver, LeakAwareDriver
 from ccm.leaks.classify import Classification, Orphan, Owns, Reason, Spared, classify
-from ccm.metrics import LEAK_DELETIONS, LEAK_SWEEPS, ORPHANED
+from ccm.metrics import LEAK_DELETIONS, LEAK_SWEEPS, ORPHANED, OWNED, OWNED_HOURLY_COST
 from ccm.model import JSON, ClusterInfo, OwnedResource, PriceBook
-from ccm.pricing import PriceFileError, monthly, resource_costs
+from ccm.pricing import PriceFileError, hourly, monthly, resource_costs
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +135,7 @@ class Sweeper:
         report.spared = found.spared
         report.findings = self._act(found, started)
         self._publish(found)
+        self._publish_owned(owned)
         report.seconds = self.clock() - started
         LEAK_SWEEPS.labels(self.driver.name, "found" if found.orphans else "clean").inc()
         return report
@@ -240,17 +241,21 @@ class Sweeper:
         age = None if since is None else max(0.0, now - since)
         return Finding(o, action, age, self.monthly_cost(o.resource), error)
 
-    def monthly_cost(self, r: OwnedResource) -> float:
+    def _price_book(self) -> PriceBook:
         if self._prices is None:
             try:
                 self._prices = self.driver.prices()
             except Exception as e:
                 log.warning("leak sweep: no prices from %s: %s", self.driver.name, e)
                 self._prices = PriceBook(self.driver.name, "")
-        if not self._prices.hourly:
+        return self._prices
+
+    def monthly_cost(self, r: OwnedResource) -> float:
+        prices = self._price_book()
+        if not prices.hourly:
             return 0.0
         try:
-            return monthly(resource_costs(self.driver, [r], self._prices).get(r.key, []))
+            return monthly(resource_costs(self.driver, [r], prices).get(r.key, []))
         except PriceFileError as e:
             log.warning("leak sweep: cannot price %s: %s", r.id, e)
             return 0.0
@@ -289,6 +294,29 @@ class Sweeper:
         ORPHANED.clear()
         for (kind, reason), n in counts.items():
             ORPHANED.labels(self.driver.name, kind, reason).set(n)
+
+
+    def _publish_owned(self, owned: Sequence[OwnedResource]) -> None:
+        """What the cluster holds and bills an hour, by kind, from the inventory the sweep
+        already took: the cost gauge needs no cloud call of its own."""
+        counts: dict[str, int] = {}
+        for r in owned:
+            counts[r.kind] = counts.get(r.kind, 0) + 1
+        costs: dict[str, float] = dict.fromkeys(counts, 0.0)
+        prices = self._price_book()
+        if prices.hourly:
+            try:
+                lines = resource_costs(self.driver, list(owned), prices)
+            except PriceFileError as e:
+                log.warning("leak sweep: cannot price the inventory: %s", e)
+                lines = {}
+            for r in owned:
+                costs[r.kind] += hourly(lines.get(r.key, []))
+        OWNED.clear()
+        OWNED_HOURLY_COST.clear()
+        for kind, n in counts.items():
+            OWNED.labels(self.driver.name, kind).set(n)
+            OWNED_HOURLY_COST.labels(self.driver.name, kind).set(round(costs[kind], 6))
 
 
 def _budget(ready: list[Orphan], limit: int) -> tuple[list[Orphan], list[Orphan]]:
