@@ -1,4 +1,6 @@
-"""Shared fixtures: a fresh sandbox API server per test and official clients pointed at it."""
+"""Shared fixtures: a fresh sandbox API server per test and official clients pointed at it;
+and the session-end check that every permission in deploy/policies/ was needed by some
+recorded cloud call (tests/integration/cloud_calls.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import pytest
 from kubernetes import client
 
 from ccm.sandbox.server import Sandbox
+from tests.integration import cloud_calls
 
 
 @pytest.fixture
@@ -27,3 +30,19 @@ def api_client(sandbox: Sandbox) -> Iterator[client.ApiClient]:
 @pytest.fixture
 def core(api_client: client.ApiClient) -> client.CoreV1Api:
     return client.CoreV1Api(api_client)
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    cloud_calls.USAGE.deselected += len(items)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    cloud_calls.on_collection(session.items)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    cloud_calls.on_session_finish(session)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    cloud_calls.on_terminal_summary(terminalreporter)

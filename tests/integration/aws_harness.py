@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ccm.driver import DriverOptions
-from ccm.faultproxy import FaultProxy
 from ccm.model import ClusterInfo
 from providers.aws.driver import AwsDriver
 from providers.aws.factory import clients, make_driver
 from providers.aws.seed import SeededCluster, node_objects, seed_cluster, start_moto
 from providers.aws.tags import cluster_tag
+from tests.integration.cloud_calls import RecordingProxy
 
 CLUSTER = ClusterInfo("aws-test", "ccm.dev/lb")
 REGION = "us-east-1"
@@ -24,7 +24,7 @@ REGION = "us-east-1"
 @dataclass
 class AwsWorld:
     moto_url: str
-    proxy: FaultProxy
+    proxy: RecordingProxy  # a FaultProxy whose .journal keeps every driver call
     seeded: SeededCluster
     raw: dict[str, Any]  # boto3 clients straight to moto: the test's own view of the cloud
 
@@ -58,7 +58,8 @@ class AwsWorld:
 @contextmanager
 def aws_world() -> Iterator[AwsWorld]:
     """A fresh AWS (moto server, or LocalStack when $CCM_AWS_ENDPOINT_URL is set), reset
-    and seeded, behind a fault proxy."""
+    and seeded, behind a fault proxy that records the driver's calls (the harness's own
+    `raw` clients and seeding go straight to the server, unrecorded)."""
     external = os.environ.get("CCM_AWS_ENDPOINT_URL")
     server = None
     if external:
@@ -71,7 +72,7 @@ def aws_world() -> Iterator[AwsWorld]:
     raw = clients(url, REGION)
     seeded = seed_cluster(raw["ec2"], CLUSTER.name)
     try:
-        with FaultProxy(url) as proxy:
+        with RecordingProxy(url) as proxy:
             yield AwsWorld(url, proxy, seeded, raw)
     finally:
         if server is not None:

@@ -1,11 +1,15 @@
 """The ARM network emulator (HTTPS, its own CA, a bearer token) with a seeded virtual
-network and NSG, and the Azure driver pointed at it through NetworkManagementClient."""
+network and NSG, and the Azure driver pointed at it through NetworkManagementClient.
+
+The driver must speak HTTPS to the emulator, so no recording proxy sits in between: the
+emulator's own request log, from the first `settings()` on, is the driver's calls
+(seeding, and anything a test builds before it asks for the driver, come earlier)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ccm.driver import DriverOptions
@@ -24,8 +28,11 @@ LOCATION = "eastus"
 class AzureWorld:
     emulator: Emulator
     seeded: SeededAzure
+    calls_from: int | None = field(default=None, repr=False)  # emulator.calls index
 
     def settings(self) -> dict[str, Any]:
+        if self.calls_from is None:
+            self.calls_from = len(self.emulator.calls)
         return {
             "endpoint": self.emulator.url,
             "subscription": self.emulator.subscription,
@@ -46,6 +53,11 @@ class AzureWorld:
 
     def nodes(self) -> list[dict[str, Any]]:
         return node_objects(self.seeded)
+
+    def driver_calls(self) -> list[str]:
+        """``"<METHOD> <path>"`` of every request since the driver's settings were first
+        handed out."""
+        return [] if self.calls_from is None else self.emulator.calls[self.calls_from :]
 
     def lbs(self) -> dict[str, dict[str, Any]]:
         return {str(lb["name"]): lb for lb in self.emulator.resources("loadBalancers")}

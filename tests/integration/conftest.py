@@ -1,5 +1,7 @@
 """Fixtures for integration tests: the controller harness over the sandbox, and one world
-per cloud (imported when a test asks for it, so each cloud's suite stands alone)."""
+per cloud (imported when a test asks for it, so each cloud's suite stands alone). Each
+world's teardown checks the driver's recorded cloud calls against the shipped policy in
+deploy/policies/ (tests/integration/cloud_calls.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from ccm.sandbox.server import Sandbox
+from tests.integration.cloud_calls import verify
 from tests.integration.harness import Loop
 
 if TYPE_CHECKING:
@@ -26,24 +29,27 @@ def loop(sandbox: Sandbox) -> Iterator[Loop]:
 
 
 @pytest.fixture
-def aws() -> Iterator[AwsWorld]:
+def aws(request: pytest.FixtureRequest) -> Iterator[AwsWorld]:
     from tests.integration.aws_harness import aws_world
 
     with aws_world() as world:
         yield world
+        verify("aws", world.proxy.journal, request.node.nodeid)
 
 
 @pytest.fixture
-def gcp() -> Iterator[GcpWorld]:
+def gcp(request: pytest.FixtureRequest) -> Iterator[GcpWorld]:
     from tests.integration.gcp_harness import gcp_world
 
     with gcp_world() as world:
         yield world
+        verify("gcp", world.proxy.journal, request.node.nodeid)
 
 
 @pytest.fixture
-def azure() -> Iterator[AzureWorld]:
+def azure(request: pytest.FixtureRequest) -> Iterator[AzureWorld]:
     from tests.integration.azure_harness import azure_world
 
     with azure_world() as world:
         yield world
+        verify("azure", world.driver_calls(), request.node.nodeid)

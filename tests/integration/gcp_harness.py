@@ -11,12 +11,12 @@ from typing import Any
 from google.cloud import compute_v1
 
 from ccm.driver import DriverOptions
-from ccm.faultproxy import FaultProxy
 from ccm.model import ClusterInfo
 from providers.gcp.driver import GcpDriver
 from providers.gcp.emulator import Emulator, start_emulator
 from providers.gcp.emulator.seed import SeededGcp, client, node_objects, seed_cluster
 from providers.gcp.factory import make_driver
+from tests.integration.cloud_calls import RecordingProxy
 
 CLUSTER = ClusterInfo("gcp-test", "ccm.dev/lb")
 PROJECT = "ccm-test"
@@ -37,7 +37,7 @@ LB_COLLECTIONS = (
 @dataclass
 class GcpWorld:
     emulator: Emulator
-    proxy: FaultProxy
+    proxy: RecordingProxy  # a FaultProxy whose .journal keeps every driver call
     seeded: SeededGcp
 
     def settings(self) -> dict[str, str]:
@@ -82,5 +82,5 @@ def gcp_world(nodes: int = 3) -> Iterator[GcpWorld]:
         seeded = seed_cluster(
             emulator.url, PROJECT, REGION, zones=ZONES, nodes=nodes, cluster=CLUSTER.name
         )
-        with FaultProxy(emulator.url) as proxy:
+        with RecordingProxy(emulator.url) as proxy:
             yield GcpWorld(emulator, proxy, seeded)
