@@ -3,8 +3,9 @@
 Everything runs in-process: the Kubernetes API sandbox, moto server behind the fault
 proxy with a seeded VPC and nodes, and the real controller with the AWS driver. One
 2-port NLB Service (80 and 443) goes through create, a no-op resync, a node added, a node
-removed and delete; each phase's AWS calls are counted twice, on the wire (the fault
-proxy's record of every HTTP attempt) and in the driver (`driver.caller.calls`). A second
+removed, an in-place annotation change (health-check interval) and delete; each phase's
+AWS calls are counted twice, on the wire (the fault proxy's record of every HTTP attempt)
+and in the driver (`driver.caller.calls`). A second
 Service is then created with 50 ms added to every AWS call, and the time from the create
 returning to the status hostname being visible is measured.
 
@@ -37,6 +38,7 @@ LB_CLASS = "ccm.dev/lb"
 READY_CONDITION = "ccm.dev/LoadBalancerReady"
 READ_PREFIXES = ("Describe", "Get", "List")
 LATENCY = 0.05  # seconds injected per AWS call in the latency run
+HC_INTERVAL = "service.beta.kubernetes.io/aws-load-balancer-healthcheck-interval"
 
 # Calls the reference controllers make per phase for one 2-port NLB Service: ranges from
 # the issue, for cloud-provider-aws's EnsureLoadBalancer/EnsureLoadBalancerDeleted (NLB
@@ -47,6 +49,7 @@ REFERENCE: dict[str, tuple[int, int] | None] = {
     "resync": (13, 16),
     "node_added": None,
     "node_removed": None,
+    "annotation": None,
     "delete": (10, 12),
 }
 
@@ -64,6 +67,7 @@ MINIMUM: dict[str, tuple[int, int] | None] = {
     "resync": (1, 0),
     "node_added": (1, 2),
     "node_removed": (1, 2),
+    "annotation": (1, 2),  # one tag query + ModifyTargetGroup per port
     "delete": (1, 4),
 }
 
@@ -81,6 +85,7 @@ LABELS = {
     "resync": "no-op resync",
     "node_added": "node added",
     "node_removed": "node removed",
+    "annotation": "annotation change",
     "delete": "delete",
 }
 
@@ -318,7 +323,15 @@ def run(world: AwsWorld, sandbox: Sandbox) -> tuple[list[Phase], dict[str, Any]]
         idle(ctl, before)
         phases.append(meter.stop("node_removed"))
 
-        # (6) delete
+        # (6) annotation change that applies in place: the health-check interval
+        meter.start()
+        before = reconciles(ctl)
+        patch = {"metadata": {"annotations": {HC_INTERVAL: "30"}}}
+        core.patch_namespaced_service("web", "default", patch)
+        idle(ctl, before)
+        phases.append(meter.stop("annotation"))
+
+        # (7) delete
         meter.start()
         delete_and_wait(ctl, core, "web")
         left = sorted(str(tags.get("ccm.dev/resource")) for _, tags in world.tagged())
@@ -407,21 +420,26 @@ def report(phases: list[Phase], latency: dict[str, Any]) -> None:
         print(f"    {'R' if is_read(op) else 'W'} {op}")
 
 
-def main() -> int:
-    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    for name in ("werkzeug", "moto", "botocore", "urllib3"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+def collect() -> dict[str, Any]:
+    """Run every phase and the latency run; the JSON the runner (bench.run) also reads."""
     with Sandbox(bookmark_interval=0.2) as sandbox, aws_world() as world:
         phases, latency = run(world, sandbox)
     report(phases, latency)
-    RESULTS.mkdir(exist_ok=True)
-    out = {
+    return {
         "service": "one NLB, ports 80 and 443, class ccm.dev/lb, 3 seeded nodes",
         "counted": "wire = FaultProxy.calls (every HTTP attempt); driver = driver.caller.calls",
         "phases": {p.name: p.to_json() for p in phases},
         "latency": latency,
     }
+
+
+def main() -> int:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for name in ("werkzeug", "moto", "botocore", "urllib3"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    out = collect()
+    RESULTS.mkdir(exist_ok=True)
     (RESULTS / "aws.json").write_text(json.dumps(out, indent=2) + "\n")
     print(f"\nwrote {RESULTS / 'aws.json'}")
     return 0
