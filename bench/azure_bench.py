@@ -4,9 +4,12 @@
 In-process: the Kubernetes API sandbox, the ARM network emulator (HTTPS, its own CA) with
 a seeded virtual network, NSG and three nodes, and the real controller with the Azure
 driver. One 2-port public Service goes through create, a no-op resync, a node added, a
-node removed and delete; every request the emulator served is counted (operation polls
-separately). Then 20 Services are created at once and the LB PUTs counted: without
-coalescing that is at least 20.
+node removed, an in-place annotation change (TCP idle timeout) and delete; every request
+the emulator served is counted (operation polls separately). A Service is then created
+with 50 ms added to every ARM request (the emulator's own latency fault: the driver
+speaks HTTPS to it, so there is no proxy) and the time to its status address measured.
+Then 20 Services are created at once and the LB PUTs counted: without coalescing that
+is at least 20.
 
     uv run --all-extras python -m bench.azure_bench
 """
@@ -31,6 +34,8 @@ from tests.integration.harness import Loop, ip_of, wait_for
 from tests.integration.test_loop_azure import service
 
 TOGETHER = 20
+LATENCY = 0.05
+IDLE_TIMEOUT = "service.beta.kubernetes.io/azure-load-balancer-tcp-idle-timeout"
 # The fewest ARM requests per phase, operation polls not counted:
 #  create: PUT public IP, PUT LB, PUT NSG rule (+ GETs to learn the LB's and rule's
 #    current state: 3) = 3 reads + 3 writes.
@@ -42,6 +47,7 @@ MINIMUM = {
     "resync": (3, 0),
     "node_added": (1, 1),
     "node_removed": (1, 1),
+    "annotation": (1, 1),  # GET LB + PUT LB with the rules' new idle timeout
     "delete": (1, 3),
 }
 
@@ -120,13 +126,39 @@ def run(world: AzureWorld, sandbox: Sandbox) -> dict[str, Any]:
         wait_for(lambda: all(ip_of(core, n) for n in names), 300, "all addresses")
         idle(ctl)
 
+    def annotate() -> None:
+        before = reconciles(ctl)
+        patch = {"metadata": {"annotations": {IDLE_TIMEOUT: "10"}}}
+        core.patch_namespaced_service("web", "default", patch)
+        idle(ctl, before)
+
+    def slow_create() -> dict[str, Any]:
+        world.emulator.add_fault(".*", 0, times=10_000, latency=LATENCY)
+        at, t0 = len(world.emulator.calls), time.monotonic()
+        core.create_namespaced_service("default", service("slow", [80, 443]))
+        wait_for(lambda: ip_of(core, "slow"), 120, "slow address")
+        seconds = time.monotonic() - t0
+        before_status = world.emulator.calls[at:]
+        world.emulator.clear_faults()
+        idle(ctl)
+        delete("slow")
+        return {
+            "injected_per_call": LATENCY,
+            "seconds_to_status": round(seconds, 3),
+            "calls_before_status": len(before_status),
+            "serial_floor_seconds": round(len(before_status) * LATENCY, 3),
+            "operations_before_status": before_status,
+        }
+
     try:
         measure("first", lambda: (create("warmup"), delete("warmup")))
         measure("create", lambda: create("web"))
         measure("resync", resync)
         measure("node_added", lambda: node_change(True))
         measure("node_removed", lambda: node_change(False))
+        measure("annotation", annotate)
         measure("delete", lambda: delete("web"))
+        out["latency"] = slow_create()
         measure("together", together)
         out["together"]["services"] = TOGETHER
     finally:
@@ -136,7 +168,8 @@ def run(world: AzureWorld, sandbox: Sandbox) -> dict[str, Any]:
 
 def report(out: dict[str, Any]) -> None:
     print(f"{'phase':<14}{'calls':>6}{'reads':>7}{'writes':>8}{'polls':>7}{'LB PUTs':>9}  minimum")
-    for name in ("first", "create", "resync", "node_added", "node_removed", "delete", "together"):
+    phases = ("first", "create", "resync", "node_added", "node_removed", "annotation", "delete")
+    for name in (*phases, "together"):
         p = out[name]
         m = p.get("minimum")
         floor = f"{m['reads']}r+{m['writes']}w" if m else "-"
@@ -151,11 +184,18 @@ def report(out: dict[str, Any]) -> None:
     )
 
 
-def main() -> int:
-    logging.basicConfig(level=logging.WARNING)
+def collect() -> dict[str, Any]:
+    """Run every phase, the latency run and the together run; the JSON the runner
+    (bench.run) also reads."""
     with Sandbox(port=0) as sandbox, azure_world() as world:
         out = run(world, sandbox)
     report(out)
+    return out
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.WARNING)
+    out = collect()
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "azure.json").write_text(json.dumps(out, indent=2) + "\n")
     print(f"\nwrote {RESULTS / 'azure.json'}")
