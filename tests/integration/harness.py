@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, cast
 
 from kubernetes import client
@@ -46,6 +48,70 @@ def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(every)
+
+
+def lb_service(
+    name: str, annotations: dict[str, str] | None = None, ports: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """A Service of this controller's class; two ports, so multi-listener paths are used."""
+    return {
+        "metadata": {"name": name, "annotations": annotations or {}},
+        "spec": {
+            "type": "LoadBalancer",
+            "loadBalancerClass": CLUSTER.load_balancer_class,
+            "ports": ports
+            or [
+                {"name": "http", "port": 80, "targetPort": 8080},
+                {"name": "https", "port": 443, "targetPort": 8443},
+            ],
+        },
+    }
+
+
+def hostname(core: client.CoreV1Api, name: str) -> str:
+    """The Service's first status hostname, "" while it has none."""
+    raw = json.loads(core.read_namespaced_service(name, "default", _preload_content=False).data)
+    ingress = raw.get("status", {}).get("loadBalancer", {}).get("ingress") or []
+    return str(ingress[0].get("hostname", "")) if ingress else ""
+
+
+def ccm_command(
+    command: str,
+    kubeconfig: Path,
+    *extra: str,
+    provider: str = "pool",
+    cluster_name: str = "proc",
+    provider_config: Path | None = None,
+) -> list[str]:
+    """`python -m ccm.cli <command>` as a process test runs it.
+
+    `run` gets `--metrics-addr 127.0.0.1:0`: tests run side by side, and the default
+    :10258 would make the second controller on the machine fail to start.
+    """
+    endpoint = ["--metrics-addr", "127.0.0.1:0"] if command == "run" else []
+    config = ["--provider-config", str(provider_config)] if provider_config else []
+    return [
+        sys.executable,
+        "-m",
+        "ccm.cli",
+        command,
+        *endpoint,
+        "--provider",
+        provider,
+        "--cluster-name",
+        cluster_name,
+        "--kubeconfig",
+        str(kubeconfig),
+        *config,
+        *extra,
+    ]
+
+
+def write_pools(tmp: Path, config: str = POOLS) -> Path:
+    """The pool driver's configuration file, for a `ccm` process."""
+    path = tmp / "pools.yaml"
+    path.write_text(config)
+    return path
 
 
 def pool_driver(config: str = POOLS) -> Driver:

@@ -28,8 +28,8 @@ from providers.aws.seed import seed_legacy_clb
 from tests.integration.aws_harness import CLUSTER as AWS_CLUSTER
 from tests.integration.aws_harness import AwsWorld
 from tests.integration.harness import CLUSTER as POOL_CLUSTER
-from tests.integration.harness import POOLS, Loop, wait_for
-from tests.integration.test_loop_aws import hostname, start
+from tests.integration.harness import POOLS, Loop, hostname, wait_for
+from tests.integration.test_loop_aws import start
 from tests.integration.test_loop_pool import ingress_ips, lb
 
 TYPE = "service.beta.kubernetes.io/aws-load-balancer-type"

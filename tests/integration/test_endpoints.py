@@ -7,7 +7,6 @@ import json
 import re
 import signal
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -20,8 +19,16 @@ from ccm.metrics import sample
 from ccm.probe import ProviderProbe
 from ccm.sandbox.server import Sandbox
 from tests.integration.aws_harness import CLUSTER, AwsWorld
-from tests.integration.harness import POOLS, Loop, leak_sweeper, start_on, wait_for
-from tests.integration.test_loop_aws import hostname, lb_service
+from tests.integration.harness import (
+    Loop,
+    ccm_command,
+    hostname,
+    lb_service,
+    leak_sweeper,
+    start_on,
+    wait_for,
+    write_pools,
+)
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -114,31 +121,14 @@ def test_throttles_are_counted(loop: Loop, aws: AwsWorld, core: client.CoreV1Api
 
 
 def _run(tmp: Path, sandbox: Sandbox) -> subprocess.Popen[str]:
-    kubeconfig = sandbox.write_kubeconfig(tmp / "kubeconfig")
-    pools = tmp / "pools.yaml"
-    pools.write_text(POOLS)
-    cmd = [
-        sys.executable,
-        "-m",
-        "ccm.cli",
+    cmd = ccm_command(
         "run",
-        "--provider",
-        "pool",
-        "--cluster-name",
-        "metrics",
-        "--kubeconfig",
-        str(kubeconfig),
-        "--provider-config",
-        str(pools),
-        "--metrics-addr",
-        "127.0.0.1:0",
-        "--leader-elect-lease-duration",
-        "3",
-        "--leader-elect-renew-deadline",
-        "2",
-        "--leader-elect-retry-period",
-        "0.5",
-    ]
+        sandbox.write_kubeconfig(tmp / "kubeconfig"),
+        *("--leader-elect-lease-duration", "3", "--leader-elect-renew-deadline", "2"),
+        *("--leader-elect-retry-period", "0.5"),
+        cluster_name="metrics",
+        provider_config=write_pools(tmp),
+    )
     return subprocess.Popen(cmd, stderr=open(tmp / "ccm.log", "w"), text=True)
 
 

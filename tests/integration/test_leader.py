@@ -12,7 +12,6 @@ import itertools
 import json
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,22 +21,11 @@ from kubernetes import client
 
 from ccm.sandbox.requestlog import RequestRecord
 from ccm.sandbox.server import Sandbox
-from tests.integration.harness import POOLS, wait_for
+from tests.integration.harness import ccm_command, lb_service, wait_for, write_pools
 
 LEASE, RENEW, RETRY, JITTER = 3.0, 2.0, 0.5, 1.2
 SLACK = 2.0  # process scheduling on a loaded 2-core CI machine
 WRITES = frozenset({"create", "update", "patch", "delete"})
-
-
-def _svc(name: str) -> dict[str, object]:
-    return {
-        "metadata": {"name": name},
-        "spec": {
-            "type": "LoadBalancer",
-            "loadBalancerClass": "ccm.dev/lb",
-            "ports": [{"name": "http", "port": 80}],
-        },
-    }
 
 
 class Replicas:
@@ -45,39 +33,22 @@ class Replicas:
 
     def __init__(self, sandbox: Sandbox, tmp: Path) -> None:
         self.kubeconfig = sandbox.write_kubeconfig(tmp / "kubeconfig")
-        self.pools = tmp / "pools.yaml"
-        self.pools.write_text(POOLS)
+        self.pools = write_pools(tmp)
         self.tmp = tmp
         self.procs: dict[str, subprocess.Popen[str]] = {}
 
     def start(self, identity: str, *extra: str) -> subprocess.Popen[str]:
-        cmd = [
-            sys.executable,
-            "-m",
-            "ccm.cli",
+        cmd = ccm_command(
             "run",
-            "--provider",
-            "pool",
-            "--cluster-name",
-            "ha",
-            "--kubeconfig",
-            str(self.kubeconfig),
-            "--provider-config",
-            str(self.pools),
-            "--metrics-addr",
-            "127.0.0.1:0",
-            "--leak-interval",
-            "0",
-            "--leader-elect-identity",
-            identity,
-            "--leader-elect-lease-duration",
-            str(LEASE),
-            "--leader-elect-renew-deadline",
-            str(RENEW),
-            "--leader-elect-retry-period",
-            str(RETRY),
+            self.kubeconfig,
+            *("--leak-interval", "0", "--leader-elect-identity", identity),
+            *("--leader-elect-lease-duration", str(LEASE)),
+            *("--leader-elect-renew-deadline", str(RENEW)),
+            *("--leader-elect-retry-period", str(RETRY)),
             *extra,
-        ]
+            cluster_name="ha",
+            provider_config=self.pools,
+        )
         log = open(self.tmp / f"{identity}.log", "w")  # noqa: SIM115 - closed with the process
         proc = subprocess.Popen(cmd, stderr=log, stdout=log, text=True)
         self.procs[identity] = proc
@@ -154,7 +125,7 @@ def test_one_leader_failover_on_kill_handover_on_sigterm(
     replicas.start("b")
     names = [f"web{i}" for i in range(4)]
     for n in names:
-        core.create_namespaced_service("default", _svc(n))
+        core.create_namespaced_service("default", lb_service(n))
     wait_for(lambda: all(_ips(core, n) for n in names), what="a reconciles")
     time.sleep(LEASE)  # b has had a whole lease duration to (wrongly) take over
     assert _holder(api_client) == "a"
@@ -165,7 +136,7 @@ def test_one_leader_failover_on_kill_handover_on_sigterm(
     wait_for(lambda: _holder(api_client) == "b", timeout=30, what="b takes over")
     failover = time.monotonic() - killed
     assert failover <= LEASE + RETRY * (1 + JITTER) + SLACK, f"failover took {failover:.2f}s"
-    core.create_namespaced_service("default", _svc("after-kill"))
+    core.create_namespaced_service("default", lb_service("after-kill"))
     wait_for(lambda: _ips(core, "after-kill"), what="b reconciles")
     assert int(_lease(api_client).get("leaseTransitions") or 0) == 1
 
@@ -181,7 +152,7 @@ def test_one_leader_failover_on_kill_handover_on_sigterm(
     handover = time.monotonic() - termed
     assert b.wait(timeout=30) == 0
     assert handover <= 2.0, f"SIGTERM handover took {handover:.2f}s (released Lease)"
-    core.create_namespaced_service("default", _svc("after-term"))
+    core.create_namespaced_service("default", lb_service("after-term"))
     wait_for(lambda: _ips(core, "after-term"), what="c reconciles")
     assert int(_lease(api_client).get("leaseTransitions") or 0) == 2
     _assert_one_writer_at_a_time(sandbox)
@@ -209,6 +180,6 @@ def test_no_leader_election_runs_at_once(
     sandbox: Sandbox, core: client.CoreV1Api, api_client: client.ApiClient, replicas: Replicas
 ) -> None:
     replicas.start("solo", "--no-leader-elect")
-    core.create_namespaced_service("default", _svc("web"))
+    core.create_namespaced_service("default", lb_service("web"))
     wait_for(lambda: _ips(core, "web"), what="reconciles without a Lease")
     assert _lease(api_client) == {}

@@ -22,8 +22,8 @@ from ccm.sandbox.server import Sandbox
 from providers.aws.driver import AwsDriver
 from providers.aws.seed import seed_decoys, seed_legacy_clb
 from tests.integration.aws_harness import CLUSTER, AwsWorld
-from tests.integration.harness import Loop, wait_for
-from tests.integration.test_loop_aws import TYPE, hostname, lb_service
+from tests.integration.harness import Loop, hostname, lb_service, wait_for
+from tests.integration.test_loop_aws import TYPE
 
 USER_SG = "service.beta.kubernetes.io/aws-load-balancer-security-groups"
 USER_EIPS = "service.beta.kubernetes.io/aws-load-balancer-eip-allocations"

@@ -10,32 +10,9 @@ from kubernetes import client
 
 from ccm.model import FINALIZER, READY_CONDITION
 from tests.integration.aws_harness import CLUSTER, AwsWorld
-from tests.integration.harness import Loop, wait_for
+from tests.integration.harness import Loop, hostname, lb_service, wait_for
 
 TYPE = "service.beta.kubernetes.io/aws-load-balancer-type"
-
-
-def lb_service(
-    name: str, annotations: dict[str, str] | None = None, ports: list[dict[str, Any]] | None = None
-) -> dict[str, Any]:
-    return {
-        "metadata": {"name": name, "annotations": annotations or {}},
-        "spec": {
-            "type": "LoadBalancer",
-            "loadBalancerClass": "ccm.dev/lb",
-            "ports": ports
-            or [
-                {"name": "http", "port": 80, "targetPort": 8080},
-                {"name": "https", "port": 443, "targetPort": 8443},
-            ],
-        },
-    }
-
-
-def hostname(core: client.CoreV1Api, name: str) -> str:
-    raw = json.loads(core.read_namespaced_service(name, "default", _preload_content=False).data)
-    ingress = raw.get("status", {}).get("loadBalancer", {}).get("ingress") or []
-    return str(ingress[0].get("hostname", "")) if ingress else ""
 
 
 def start(loop: Loop, aws: AwsWorld, core: client.CoreV1Api) -> Any:

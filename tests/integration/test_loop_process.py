@@ -5,25 +5,13 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 from kubernetes import client
 
 from ccm.model import FINALIZER
 from ccm.sandbox.server import Sandbox
-from tests.integration.harness import POOLS, wait_for
-
-
-def _svc(name: str) -> dict[str, object]:
-    return {
-        "metadata": {"name": name},
-        "spec": {
-            "type": "LoadBalancer",
-            "loadBalancerClass": "ccm.dev/lb",
-            "ports": [{"name": "http", "port": 80}],
-        },
-    }
+from tests.integration.harness import ccm_command, lb_service, wait_for, write_pools
 
 
 def _ips(core: client.CoreV1Api, name: str) -> list[str]:
@@ -31,27 +19,9 @@ def _ips(core: client.CoreV1Api, name: str) -> list[str]:
     return [i["ip"] for i in raw.get("status", {}).get("loadBalancer", {}).get("ingress") or []]
 
 
-def _ccm(tmp: Path, sandbox: Sandbox, *args: str) -> list[str]:
+def _ccm(tmp: Path, sandbox: Sandbox, command: str, *args: str) -> list[str]:
     kubeconfig = sandbox.write_kubeconfig(tmp / "kubeconfig")
-    pools = tmp / "pools.yaml"
-    pools.write_text(POOLS)
-    # Port 0: tests run side by side, so never the default :10258.
-    endpoint = ["--metrics-addr", "127.0.0.1:0"] if args[0] == "run" else []
-    return [
-        sys.executable,
-        "-m",
-        "ccm.cli",
-        *args,
-        *endpoint,
-        "--provider",
-        "pool",
-        "--cluster-name",
-        "proc",
-        "--kubeconfig",
-        str(kubeconfig),
-        "--provider-config",
-        str(pools),
-    ]
+    return ccm_command(command, kubeconfig, *args, provider_config=write_pools(tmp))
 
 
 def test_sigterm_finishes_and_exits_zero(
@@ -59,7 +29,7 @@ def test_sigterm_finishes_and_exits_zero(
 ) -> None:
     proc = subprocess.Popen(_ccm(tmp_path, sandbox, "run"), stderr=subprocess.PIPE, text=True)
     try:
-        core.create_namespaced_service("default", _svc("web"))
+        core.create_namespaced_service("default", lb_service("web"))
         wait_for(lambda: _ips(core, "web"), what="status from the ccm process")
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -75,7 +45,7 @@ def test_sigkill_mid_way_then_restart_converges(
     names = [f"s{i:02d}" for i in range(20)]
     proc = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
     for n in names:
-        core.create_namespaced_service("default", _svc(n))
+        core.create_namespaced_service("default", lb_service(n))
     wait_for(lambda: sum(1 for n in names if _ips(core, n)) >= 3, what="partial progress")
     proc.kill()
     proc.wait(timeout=10)
@@ -101,7 +71,7 @@ def test_unknown_provider_lists_installed(sandbox: Sandbox, tmp_path: Path) -> N
 def test_plan_prints_without_changing_anything(
     sandbox: Sandbox, core: client.CoreV1Api, tmp_path: Path
 ) -> None:
-    core.create_namespaced_service("default", _svc("web"))
+    core.create_namespaced_service("default", lb_service("web"))
     before = core.read_namespaced_service("web", "default").metadata.resource_version
     proc = subprocess.run(
         _ccm(tmp_path, sandbox, "plan", "default/web"), capture_output=True, text=True, timeout=60

@@ -284,7 +284,6 @@ CONTROLLER_RULES = {
     ("", ("services",), ("get", "list", "patch", "watch")),
     ("", ("services/status",), ("patch",)),
     ("", ("nodes",), ("list", "watch")),
-    ("discovery.k8s.io", ("endpointslices",), ("list", "watch")),
     ("", ("events",), ("create", "patch")),
 }
 
