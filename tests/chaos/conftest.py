@@ -1,0 +1,77 @@
+"""Options of the chaos suite, and one test case per (driver, seed).
+
+    pytest tests/chaos                         # CI: the fixed seeds below, per driver
+    pytest tests/chaos --seeds 10              # ten seeds per driver from --seed-base
+    pytest tests/chaos --seed 7 --driver gcp   # replay exactly one
+    pytest tests/chaos --chaos-ops 80          # longer sequences
+
+Seeds that fail because of a controller bug not yet fixed are listed in
+:data:`KNOWN_FAILURES` (reason and tests/chaos/FINDINGS.md entry) and run as
+xfail(strict=True): CI stays green only while they keep failing, so a fix is noticed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from tests.chaos.profiles import DRIVERS
+
+CI_SEEDS = (1, 2)
+CI_OPS = 25
+# (driver, seed, ops) -> why it fails; see FINDINGS.md.
+KNOWN_FAILURES: dict[tuple[str, int, int], str] = {}
+
+
+@dataclass(frozen=True)
+class Case:
+    driver: str
+    seed: int
+    ops: int
+
+    def replay(self) -> str:
+        return (
+            f"uv run --all-extras pytest tests/chaos --seed {self.seed} --driver {self.driver}"
+            f" --chaos-ops {self.ops}"
+        )
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("chaos", "the chaos suite (tests/chaos)")
+    group.addoption("--seeds", type=int, default=0, help="run N seeds per driver")
+    group.addoption("--seed-base", type=int, default=1, help="first seed for --seeds")
+    group.addoption("--seed", type=int, default=None, help="run exactly this seed")
+    group.addoption(
+        "--driver",
+        action="append",
+        default=[],
+        choices=DRIVERS,
+        help="only this driver (repeatable; default all)",
+    )
+    group.addoption("--chaos-ops", type=int, default=CI_OPS, help="operations per seed")
+
+
+def cases(config: pytest.Config) -> list[Case]:
+    drivers = config.getoption("driver") or list(DRIVERS)
+    ops = int(config.getoption("chaos_ops"))
+    seed = config.getoption("seed")
+    if seed is not None:
+        seeds: tuple[int, ...] = (int(seed),)
+    elif config.getoption("seeds"):
+        base = int(config.getoption("seed_base"))
+        seeds = tuple(range(base, base + int(config.getoption("seeds"))))
+    else:
+        seeds = CI_SEEDS
+    return [Case(d, s, ops) for d in drivers for s in seeds]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "case" not in metafunc.fixturenames:
+        return
+    params = []
+    for c in cases(metafunc.config):
+        reason = KNOWN_FAILURES.get((c.driver, c.seed, c.ops))
+        marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+        params.append(pytest.param(c, marks=marks, id=f"{c.driver}-seed{c.seed}-ops{c.ops}"))
+    metafunc.parametrize("case", params)

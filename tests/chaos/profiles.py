@@ -1,0 +1,72 @@
+"""Per driver: which annotations the chaos flips, and what the cloud must then show.
+
+The generator draws annotation values from :data:`PROFILES`; the checker reads back the
+same table to decide which kind and scheme a Service's load balancer must have. Values
+are only those each driver's README documents as supported (providers/*/README.md), so
+every generated Service is valid and must converge: an invalid one would be rejected by
+`parse` and never get a status, which is a different property (tested elsewhere).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from providers.aws import annotations as aws_ann
+from providers.azure import annotations as azure_ann
+from providers.gcp import annotations as gcp_ann
+from providers.pool.service import POOL_ANNOTATION
+
+# The pools of tests/integration/harness.py POOLS that the chaos uses ("tiny" has one
+# address: two Services asking for it could not both converge, so it is left out).
+POOL_RANGES = {
+    "public": (ipaddress.IPv4Address("192.0.2.10"), ipaddress.IPv4Address("192.0.2.99")),
+    "internal": (ipaddress.IPv4Address("10.200.0.0"), ipaddress.IPv4Address("10.200.0.255")),
+}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The annotation knobs of one driver: key -> values (None: the annotation absent)."""
+
+    driver: str
+    knobs: Mapping[str, tuple[str | None, ...]]
+    cloud_faults: bool = True  # the pool driver has no cloud API to fault
+
+    def expected(self, annotations: Mapping[str, str]) -> dict[str, str]:
+        """What the cloud resource must show for these annotations (checker's view)."""
+        if self.driver == "aws":
+            kind = "application" if annotations.get(aws_ann.TYPE) == "alb" else "network"
+            internal = annotations.get(aws_ann.SCHEME) == "internal"
+            return {"type": kind, "scheme": "internal" if internal else "internet-facing"}
+        if self.driver == "gcp":
+            internal = annotations.get(gcp_ann.LB_TYPE) == "Internal"
+            return {"scheme": "internal" if internal else "internet-facing"}
+        if self.driver == "azure":
+            internal = annotations.get(azure_ann.INTERNAL) == "true"
+            return {"internal": str(internal).lower()}
+        return {"pool": annotations.get(POOL_ANNOTATION) or "public"}
+
+
+PROFILES: dict[str, Profile] = {
+    "aws": Profile(
+        "aws",
+        {
+            aws_ann.TYPE: (None, "nlb", "external", "alb"),
+            aws_ann.SCHEME: (None, "internet-facing", "internal"),
+        },
+    ),
+    "gcp": Profile("gcp", {gcp_ann.LB_TYPE: (None, "Internal", "External")}),
+    "azure": Profile("azure", {azure_ann.INTERNAL: (None, "true", "false")}),
+    "pool": Profile("pool", {POOL_ANNOTATION: (None, "public", "internal")}, cloud_faults=False),
+}
+DRIVERS = tuple(PROFILES)
+
+
+def in_pool(ip: str, pool: str) -> bool:
+    low, high = POOL_RANGES[pool]
+    try:
+        return low <= ipaddress.IPv4Address(ip) <= high
+    except ValueError:
+        return False
