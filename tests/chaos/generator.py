@@ -89,7 +89,7 @@ def generate(
     ops: list[Op] = []
     for i in range(count):
         kind, target, params = _pick(rng, driver, model, nodes, max_kills)
-        gap = rng.choice((0.0, 0.0, 0.05, 0.1, 0.2, 0.4))
+        gap = rng.choice((0.0, 0.1, 0.2, 0.4, 0.8))
         ops.append(Op(i, kind, target, params, gap))
     return initial, ops
 

@@ -60,6 +60,8 @@ class CcmProcess:
         return self.proc is not None and self.proc.poll() is None
 
     def start(self) -> None:
+        """Start an incarnation and wait until it serves /metrics (informers syncing), so
+        a kill that follows lands on a working controller, not on a Python import."""
         if self.alive:
             return
         self.starts += 1
@@ -75,6 +77,7 @@ class CcmProcess:
             out.close()
         self._port = 0
         self._expected_exit = False
+        self.port()
 
     def kill(self) -> None:
         """SIGKILL: no finishing of in-flight reconciles, no lease release, no flush."""
@@ -131,7 +134,7 @@ class CcmProcess:
         return sum(
             v
             for key, v in self.metrics().items()
-            if key.split("{", 1)[0] == name and all(w in key for w in want)
+            if key.split("{", 1)[0] in (name, name + "_total") and all(w in key for w in want)
         )
 
     def tail(self, lines: int = 60) -> str:
