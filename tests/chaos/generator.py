@@ -49,8 +49,9 @@ class Op:
         return f"{self.index:03d} {self.kind:<17} {self.target:<8} {args}".rstrip()
 
 
-@dataclass
+@dataclass(eq=False)
 class _Slot:
+    index: int
     gen: int = 0
     name: str = ""  # "" = no Service in this slot
     load_balancer: bool = True
@@ -83,13 +84,13 @@ def generate(
 ) -> tuple[list[int], list[Op]]:
     """(the nodes registered before the controller starts, the operations)."""
     rng = random.Random(f"{driver}:{seed}")
-    model = _Model([_Slot() for _ in range(SLOTS)], set(range(min(initial_nodes, nodes))))
+    model = _Model([_Slot(i) for i in range(SLOTS)], set(range(min(initial_nodes, nodes))))
     initial = sorted(model.nodes)
     max_kills = max(1, count // 12)
     ops: list[Op] = []
     for i in range(count):
         kind, target, params = _pick(rng, driver, model, nodes, max_kills)
-        gap = rng.choice((0.0, 0.1, 0.2, 0.4, 0.8))
+        gap = rng.choice((0.0, 0.05, 0.1, 0.2, 0.5))
         ops.append(Op(i, kind, target, params, gap))
     return initial, ops
 
@@ -127,7 +128,7 @@ def _pick(
     if kind == "create":
         slot = rng.choice(absent)
         slot.gen += 1
-        slot.name = f"s{m.slots.index(slot)}-{slot.gen}"
+        slot.name = f"s{slot.index}-{slot.gen}"
         slot.load_balancer = True
         params = {
             "ports": ports(rng),
@@ -172,7 +173,7 @@ def _pick(
         m.alive = True
         return kind, "ccm", {}
     if kind == "pause":
-        return kind, "", {"seconds": rng.choice((0.5, 1.0, 1.5))}
+        return kind, "", {"seconds": rng.choice((0.3, 0.6, 1.0))}
     return kind, "", _fault(rng, kind)
 
 

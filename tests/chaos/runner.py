@@ -15,6 +15,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast
 
 from kubernetes import client
@@ -36,9 +37,15 @@ class Journal:
     """The operation log: one line per op, with its outcome."""
 
     lines: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+    path: Path | None = None  # also written here as it grows, for a run that hangs
 
     def add(self, text: str) -> None:
-        self.lines.append(text)
+        line = f"{time.monotonic() - self.started:6.1f}s {text}"
+        self.lines.append(line)
+        if self.path is not None:
+            with self.path.open("a") as f:
+                f.write(line + "\n")
 
     def text(self) -> str:
         return "\n".join(self.lines)

@@ -40,7 +40,7 @@ def report(case: Case, problems: list[str], journal: Journal, ccm: CcmProcess) -
 
 def test_chaos(case: Case, sandbox: Sandbox, core: client.CoreV1Api, tmp_path: Path) -> None:
     initial, ops = generate(case.seed, case.driver, case.ops, NODES)
-    journal = Journal()
+    journal = Journal(path=tmp_path / "ops.log")
     kubeconfig = sandbox.write_kubeconfig(tmp_path / "kubeconfig")
     with open_world(case.driver) as world:
         args = [*world.ccm_args(tmp_path), "--kubeconfig", str(kubeconfig)]
