@@ -12,29 +12,15 @@ xfail(strict=True): CI stays green only while they keep failing, so a fix is not
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 
 from tests.chaos.profiles import DRIVERS
+from tests.chaos.scenario import Case
 
 CI_SEEDS = (1, 2)
 CI_OPS = 25
 # (driver, seed, ops) -> why it fails; see FINDINGS.md.
 KNOWN_FAILURES: dict[tuple[str, int, int], str] = {}
-
-
-@dataclass(frozen=True)
-class Case:
-    driver: str
-    seed: int
-    ops: int
-
-    def replay(self) -> str:
-        return (
-            f"uv run --all-extras pytest tests/chaos --seed {self.seed} --driver {self.driver}"
-            f" --chaos-ops {self.ops}"
-        )
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
