@@ -27,7 +27,7 @@ from typing import Any
 
 from kubernetes import client
 
-from bench.sandbox_bench import RESULTS
+from bench.sandbox_bench import RESULTS, Core
 from ccm.controller import Controller
 from ccm.sandbox.server import Sandbox
 from providers.aws.driver import AwsDriver
@@ -192,20 +192,20 @@ def lb_service(name: str) -> dict[str, Any]:
     }
 
 
-def hostname(core: client.CoreV1Api, name: str) -> str:
+def hostname(core: Core, name: str) -> str:
     raw = json.loads(core.read_namespaced_service(name, "default", _preload_content=False).data)
     ingress = ((raw.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
     return str(ingress[0].get("hostname") or "") if ingress else ""
 
 
-def ready(core: client.CoreV1Api, name: str) -> str:
+def ready(core: Core, name: str) -> str:
     """The ccm.dev/LoadBalancerReady condition's status ("" while there is none)."""
     raw = json.loads(core.read_namespaced_service(name, "default", _preload_content=False).data)
     conditions = (raw.get("status") or {}).get("conditions") or []
     return next((str(c.get("status")) for c in conditions if c.get("type") == READY_CONDITION), "")
 
 
-def gone(core: client.CoreV1Api, name: str) -> bool:
+def gone(core: Core, name: str) -> bool:
     items = core.list_namespaced_service("default", field_selector=f"metadata.name={name}").items
     return not items
 
@@ -231,7 +231,7 @@ def idle(ctl: Controller, before: int | None = None, timeout: float = 120.0) -> 
         time.sleep(0.05)
 
 
-def create_and_wait(ctl: Controller, core: client.CoreV1Api, name: str) -> float:
+def create_and_wait(ctl: Controller, core: Core, name: str) -> float:
     core.create_namespaced_service("default", lb_service(name))
     t0 = time.monotonic()
     wait_for(lambda: hostname(core, name), 120, f"{name} status hostname")
@@ -240,7 +240,7 @@ def create_and_wait(ctl: Controller, core: client.CoreV1Api, name: str) -> float
     return took
 
 
-def delete_and_wait(ctl: Controller, core: client.CoreV1Api, name: str) -> None:
+def delete_and_wait(ctl: Controller, core: Core, name: str) -> None:
     core.delete_namespaced_service(name, "default")
     wait_for(lambda: gone(core, name), 360, f"{name} gone", every=0.02)
     idle(ctl)
@@ -281,7 +281,7 @@ def new_node(world: AwsWorld) -> tuple[str, dict[str, Any]]:
 def run(world: AwsWorld, sandbox: Sandbox) -> tuple[list[Phase], dict[str, Any]]:
     cfg = client.Configuration()
     cfg.host = sandbox.url
-    core = client.CoreV1Api(client.ApiClient(cfg))
+    core: Core = client.CoreV1Api(client.ApiClient(cfg))
     for node in world.nodes():
         core.create_node(node)
     driver = world.driver()

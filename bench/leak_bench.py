@@ -23,7 +23,7 @@ from typing import Any
 import psutil
 from kubernetes import client
 
-from bench.sandbox_bench import RESULTS
+from bench.sandbox_bench import RESULTS, Core
 from ccm.controller import owns
 from ccm.driver import DriverOptions
 from ccm.kube import Kube
@@ -36,10 +36,13 @@ from tests.integration.aws_harness import CLUSTER, REGION, AwsWorld, aws_world
 
 # Seeding is set-up, not what is measured: its driver skips the client-side buckets (and
 # the fault proxy) so 1,000 load balancers are built in minutes, not a quarter of an hour.
-SEED_RATES = ",".join(
-    f"{family}=1000/1000"
-    for family in ("elasticloadbalancing:read", "elasticloadbalancing:write", "ec2:read")
-) + ",ec2:write=1000/1000,tagging:read=1000/1000"
+SEED_RATES = (
+    ",".join(
+        f"{family}=1000/1000"
+        for family in ("elasticloadbalancing:read", "elasticloadbalancing:write", "ec2:read")
+    )
+    + ",ec2:write=1000/1000,tagging:read=1000/1000"
+)
 
 
 def seed_driver(world: AwsWorld) -> AwsDriver:
@@ -58,7 +61,7 @@ def service(i: int) -> JSON:
     }
 
 
-def seed(driver: AwsDriver, core: client.CoreV1Api, nodes: list[Node], n: int) -> float:
+def seed(driver: AwsDriver, core: Core, nodes: list[Node], n: int) -> float:
     t0 = time.monotonic()
     created = [
         json.loads(
@@ -102,7 +105,7 @@ def run(services: int, orphan_share: float = 0.1) -> dict[str, Any]:
             cfg = client.Configuration()
             cfg.host = sandbox.url
             api = client.ApiClient(cfg)
-            core = client.CoreV1Api(api)
+            core: Core = client.CoreV1Api(api)
             kube = Kube(api)
             for node in world.nodes():
                 core.create_node(node)
@@ -162,8 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     for phase in ("scan", "delete", "after"):
         r = results[phase]
         print(
-            f"{phase:7} {r['total_calls']:5d} calls "
-            f"{r['seconds']:7.2f} s  {json.dumps(r['calls'])}"
+            f"{phase:7} {r['total_calls']:5d} calls {r['seconds']:7.2f} s  {json.dumps(r['calls'])}"
         )
     print(
         f"scan: {results['scan']['owned']} owned resources, "

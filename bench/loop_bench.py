@@ -28,10 +28,9 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from kubernetes import client
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.sandbox_bench import RESULTS, api, start_sandbox
+from bench.sandbox_bench import RESULTS, Core, api, start_sandbox
 
 POOLS = """
 pools:
@@ -191,7 +190,7 @@ def node(i: int) -> dict[str, Any]:
     }
 
 
-def add_nodes(core: client.CoreV1Api, which: range, writers: int) -> float:
+def add_nodes(core: Core, which: range, writers: int) -> float:
     t0 = time.monotonic()
     with ThreadPoolExecutor(writers) as pool:
         list(pool.map(lambda i: core.create_node(node(i), _preload_content=False), which))
@@ -238,7 +237,8 @@ class RssSampler:
             time.sleep(0.1)
 
     def now_mb(self) -> float:
-        return round(self.proc.memory_info().rss / 2**20, 1)
+        rss: int = self.proc.memory_info().rss
+        return round(rss / 2**20, 1)
 
 
 def lb_service(name: str) -> dict[str, Any]:
@@ -261,12 +261,10 @@ def wait_until(predicate: Any, timeout: float, every: float = 0.1) -> bool:
     return True
 
 
-def run(
-    url: str, ctl: subprocess.Popen[str], log_path: Path, cfg: LoopConfig
-) -> dict[str, Any]:
+def run(url: str, ctl: subprocess.Popen[str], log_path: Path, cfg: LoopConfig) -> dict[str, Any]:
     rss = RssSampler(ctl.pid)
     metrics = metrics_url(log_path)
-    core: client.CoreV1Api = api(url, cfg.writers)
+    core: Core = api(url, cfg.writers)
     rv = core.list_service_for_all_namespaces().metadata.resource_version
     watcher = StatusWatcher(url, rv)
     # Leader elected and informers synced once a first Service gets its address.
@@ -315,9 +313,7 @@ def run(
     }
 
 
-def node_fanout(
-    core: client.CoreV1Api, metrics: str, cfg: LoopConfig, n: int
-) -> dict[str, Any]:
+def node_fanout(core: Core, metrics: str, cfg: LoopConfig, n: int) -> dict[str, Any]:
     """One Node joins: every owned Service must be re-ensured. Time until the controller
     has reconciled that many more times (the event throughput of a node change)."""
     before = reconciles_scraped(metrics)

@@ -33,7 +33,7 @@ from typing import Any
 
 from kubernetes import client
 
-from bench.sandbox_bench import RESULTS
+from bench.sandbox_bench import RESULTS, Core
 from ccm.driver import DriverOptions
 from ccm.faultproxy import FaultProxy, FaultRule
 from ccm.ratelimit import parse_rates
@@ -113,6 +113,10 @@ class ThrottlingProxy(FaultProxy):
         self.passed: Counter[str] = Counter()  # by bucket
         self.refused: Counter[str] = Counter()  # by call label
 
+    def __enter__(self) -> ThrottlingProxy:
+        self.start()
+        return self
+
     def _record(self, label: str) -> FaultRule | None:
         failing = super()._record(label)
         name = bucket_name(label)
@@ -175,7 +179,7 @@ def service(i: int) -> dict[str, Any]:
     }
 
 
-def with_hostname(core: client.CoreV1Api) -> int:
+def with_hostname(core: Core) -> int:
     raw = json.loads(core.list_namespaced_service("default", _preload_content=False).data)
     return sum(
         1
@@ -184,7 +188,7 @@ def with_hostname(core: client.CoreV1Api) -> int:
     )
 
 
-def warning_events(core: client.CoreV1Api) -> Counter[str]:
+def warning_events(core: Core) -> Counter[str]:
     raw = json.loads(core.list_namespaced_event("default", _preload_content=False).data)
     return Counter(str(e.get("reason")) for e in raw["items"] if e.get("type") == "Warning")
 
@@ -243,7 +247,7 @@ def run(services: int, writers: int = 8) -> dict[str, Any]:
         cfg = client.Configuration()
         cfg.host = sandbox.url
         cfg.connection_pool_maxsize = writers
-        core = client.CoreV1Api(client.ApiClient(cfg))
+        core: Core = client.CoreV1Api(client.ApiClient(cfg))
         for node in node_objects(seeded):
             core.create_node(node)
         loop = Loop(sandbox)
