@@ -18,7 +18,7 @@ from tests.chaos.profiles import DRIVERS
 from tests.chaos.scenario import Case
 
 CI_SEEDS = (1, 2)
-CI_OPS = 25
+CI_OPS = 20
 # (driver, seed, ops) -> why it fails; see FINDINGS.md.
 KNOWN_FAILURES: dict[tuple[str, int, int], str] = {}
 

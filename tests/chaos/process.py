@@ -41,7 +41,7 @@ class CcmProcess:
             "--no-leader-elect",
             "--metrics-addr", "127.0.0.1:0",
             "--workers", "4",
-            "--leak-interval", "1",
+            "--leak-interval", "0.5",
             "--leak-min-age", "0",
             "--leak-max-deletions", "100",
             "--readiness-probe-interval", "60",

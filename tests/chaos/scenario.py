@@ -24,7 +24,7 @@ from pathlib import Path
 from kubernetes import client
 
 from ccm.sandbox.server import Sandbox
-from tests.chaos.checker import check
+from tests.chaos.checker import check, summary
 from tests.chaos.generator import Op, generate
 from tests.chaos.process import CcmProcess
 from tests.chaos.runner import Journal, Runner, wait_quiescent
@@ -127,7 +127,7 @@ def _play(
             except AssertionError:
                 return last
             journal.add("--- converged late")
-        journal.add("--- checked: clean")
+        journal.add(f"--- checked: clean ({summary(world, core)})")
         return []
     except AssertionError as e:
         return [str(e)]
