@@ -40,6 +40,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     cloud_calls.on_collection(session.items)
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    """pytest-xdist: a worker is done; its recorded cloud calls join the controller's."""
+    cloud_calls.on_worker_done(node)
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     cloud_calls.on_session_finish(session)
 

@@ -498,6 +498,33 @@ class Usage:
             self.worlds.add(test)
         return check(cloud, labels)
 
+    def to_json(self) -> dict[str, Any]:
+        """What a pytest-xdist worker hands its controller at the end of its session."""
+        with self.lock:
+            return {
+                "calls": {c: dict(n) for c, n in self.calls.items()},
+                "tests": {c: {k: sorted(v) for k, v in t.items()} for c, t in self.tests.items()},
+                "worlds": sorted(self.worlds),
+                "deselected": self.deselected,
+                "cloud_tests": sorted(self.cloud_tests),
+                "collected_files": sorted(self.collected_files),
+            }
+
+    def merge(self, data: Mapping[str, Any]) -> None:
+        """Fold in one worker's usage. Every worker collects (and deselects) the whole
+        suite, so collection is a union and deselection the largest count, not a sum."""
+        with self.lock:
+            for cloud, counts in data["calls"].items():
+                self.calls.setdefault(cloud, Counter()).update(counts)
+            for cloud, tests in data["tests"].items():
+                mine = self.tests.setdefault(cloud, {})
+                for label, ids in tests.items():
+                    mine.setdefault(label, set()).update(ids)
+            self.worlds.update(data["worlds"])
+            self.deselected = max(self.deselected, int(data["deselected"]))
+            self.cloud_tests.update(data["cloud_tests"])
+            self.collected_files.update(data["collected_files"])
+
     def used(self, cloud: str) -> dict[str, set[str]]:
         """permission -> the calls that needed it (directly or by implication)."""
         out: dict[str, set[str]] = {}
@@ -609,11 +636,28 @@ def summary_path(config: Any) -> Path:
     return Path(tempfile.gettempdir()) / "ccm-cloud-calls-summary.json"
 
 
+WORKER_KEY = "ccm_cloud_calls"
+
+
+def on_worker_done(node: Any, usage: Usage | None = None) -> None:
+    """pytest-xdist's controller: a worker finished; fold in what its tests called."""
+    data = getattr(node, "workeroutput", {}).get(WORKER_KEY)
+    if data:
+        (usage or USAGE).merge(json.loads(data))
+
+
 def on_session_finish(session: Any, usage: Usage | None = None) -> None:
     """Write what was called; on a full run, fail the session when a policy holds a
     permission nothing needed and nothing explains. What to say is kept in
-    ``usage.report`` for the terminal summary."""
+    ``usage.report`` for the terminal summary.
+
+    Under pytest-xdist a worker only hands its usage to the controller, which checks
+    the whole run once every worker is down."""
     usage = usage or USAGE
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput[WORKER_KEY] = json.dumps(usage.to_json())
+        return
     if not usage.worlds:
         return
     path = summary_path(session.config)

@@ -302,6 +302,27 @@ def test_session_end_fails_a_full_run_and_writes_the_summary(tmp_path: Path) -> 
     assert lines and "coverage not checked (1 cloud tests did not run" in lines[0]
 
 
+def test_xdist_workers_hand_their_calls_to_the_controller(tmp_path: Path) -> None:
+    """Each worker runs part of the suite; only the controller judges coverage."""
+    files = {str(p) for p in (cc.ROOT / "tests" / "integration").glob("test_*.py")}
+    outputs = []
+    for test, label in (("t1", "ec2:DescribeSubnets"), ("t2", "ec2:DescribeVpcs")):
+        worker = cc.Usage(collected_files=set(files), cloud_tests={"t1", "t2"})
+        worker.record("aws", [label, label], test)
+        config = SimpleNamespace(workeroutput={}, cache=None)
+        cc.on_session_finish(SimpleNamespace(config=config, exitstatus=0), worker)
+        assert not worker.report  # a worker judges nothing
+        outputs.append(config.workeroutput)
+    controller = cc.Usage()
+    for out in outputs:
+        cc.on_worker_done(SimpleNamespace(workeroutput=out), controller)
+    assert controller.calls["aws"] == {"ec2:DescribeSubnets": 2, "ec2:DescribeVpcs": 2}
+    assert controller.worlds == {"t1", "t2"} == controller.cloud_tests
+    assert controller.collected_files == files
+    assert controller.tests["aws"]["ec2:DescribeVpcs"] == {"t2"}
+    assert controller.complete() == (False, "no calls recorded for gcp, azure")
+
+
 def test_the_recording_proxy_keeps_what_tests_clear() -> None:
     with cc.RecordingProxy("http://127.0.0.1:9") as proxy:  # nothing listens: a 502
         with pytest.raises(urllib.error.HTTPError) as e:

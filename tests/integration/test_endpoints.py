@@ -145,8 +145,9 @@ def test_ccm_run_serves_probes_and_metrics(
     try:
         port = wait_for(lambda: _port(tmp_path), what="the metrics port in the log")
         wait_for(lambda: get(port, "/readyz")[0] == 200, what="ready")
+        # Ready means synced and reachable; a standby is ready too, so wait to lead.
+        wait_for(lambda: "leader" in get(port, "/healthz")[1], what="the replica leads")
         assert get(port, "/healthz")[0] == 200
-        assert "leader" in get(port, "/healthz")[1]
         assert get(port, "/nosuch")[0] == 404
         wait_for(lambda: value(scrape(port), "ccm_leader") == 1, what="leader gauge")
         svc = {
