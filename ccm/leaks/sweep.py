@@ -295,7 +295,6 @@ class Sweeper:
         for (kind, reason), n in counts.items():
             ORPHANED.labels(self.driver.name, kind, reason).set(n)
 
-
     def _publish_owned(self, owned: Sequence[OwnedResource]) -> None:
         """What the cluster holds and bills an hour, by kind, from the inventory the sweep
         already took: the cost gauge needs no cloud call of its own."""

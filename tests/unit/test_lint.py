@@ -25,6 +25,8 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_ruff_clean() -> None:
     proc = _run("ruff", "check", "ccm", "providers", "tests", "bench")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = _run("ruff", "format", "--check", "ccm", "providers", "tests", "bench")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_mypy_clean() -> None:
