@@ -66,7 +66,7 @@ class CcmProcess:
             return
         self.starts += 1
         with self.log.open("a") as f:
-            f.write(f"===== ccm start #{self.starts} =====\n")
+            f.write(f"===== ccm start #{self.starts} at {time.strftime('%H:%M:%S')} =====\n")
             self._log_offset = f.tell()
         out = self.log.open("ab")
         try:

@@ -241,6 +241,34 @@ class PoolWorld(World):
         return None
 
 
+AZURE_OPERATION_SECONDS = 1.0
+
+
+@contextmanager
+def _azure_world(nodes: int) -> Iterator[Any]:
+    """tests/integration/azure_harness.azure_world, but with time passing on ARM.
+
+    The harness's emulator finishes a long-running operation only as its client polls
+    it, which makes tests decide when a write lands. A SIGKILLed controller polls no
+    more, so its last PUT would stay "in progress" forever and every later write to that
+    load balancer would get AnotherOperationInProgress (FINDINGS.md, azure seed 2): real
+    ARM finishes the operation on its own. `operation_seconds` does that here.
+    """
+    from providers.azure.emulator import start_emulator
+    from providers.azure.emulator.seed import seed_cluster
+    from tests.integration import azure_harness as h
+
+    with start_emulator(operation_seconds=AZURE_OPERATION_SECONDS) as emulator:
+        seeded = seed_cluster(
+            emulator,
+            resource_group=h.RESOURCE_GROUP,
+            location=h.LOCATION,
+            cluster=h.CLUSTER.name,
+            nodes=nodes,
+        )
+        yield h.AzureWorld(emulator, seeded)
+
+
 @contextmanager
 def open_world(driver: str) -> Iterator[World]:
     """A fresh, seeded cloud for `driver`, torn down afterwards."""
@@ -255,9 +283,7 @@ def open_world(driver: str) -> Iterator[World]:
 
             world = GcpWorld(stack.enter_context(gcp_world(nodes=3)))
         elif driver == "azure":
-            from tests.integration.azure_harness import azure_world
-
-            world = AzureWorld(stack.enter_context(azure_world(nodes=3)))
+            world = AzureWorld(stack.enter_context(_azure_world(nodes=3)))
         elif driver == "pool":
             world = PoolWorld()
         else:
