@@ -32,6 +32,7 @@ REFERENCE_NAMES = {
 def render(data: dict[str, Any]) -> str:
     parts = [
         _header(data),
+        _summary(data),
         _lifecycle(data),
         _latency(data),
         _throttle(data),
@@ -63,12 +64,13 @@ def _header(data: dict[str, Any]) -> str:
     git = data.get("git", {})
     dirty = " (with local changes)" if git.get("dirty") else ""
     quick = "\n**Quick mode: smoke-test sizes, not the issue's.**\n" if data.get("quick") else ""
+    notes = "".join(f"- **Note**: {n}\n" for n in data.get("notes", []))
     per = ", ".join(
         f"{name} {e.get('seconds', 0):.0f} s" for name, e in data.get("benchmarks", {}).items()
     )
     return f"""# Benchmarks
 
-Regenerate everything on this page (about 20 minutes on 2 cores):
+Regenerate everything on this page (about 15 minutes on 2 cores):
 
 ```sh
 uv run --all-extras python -m bench.run
@@ -83,11 +85,59 @@ page from the JSON. This page is generated from `bench/results.json`; do not edi
 - **Machine**: {m.get("cpu_count", "?")} CPUs, {m.get("ram_gb", "?")} GiB RAM, Python \
 {m.get("python", "?")}, {m.get("platform", "?")}
 - **Command**: `{data.get("command", "?")}`; per benchmark: {per}
-
+{notes}
 Every cloud here is an emulator (moto server for AWS, the project's compute and ARM
 emulators) on the same machine, so absolute times are the controller's own cost plus the
 emulator's; call counts and ratios carry over to a real cloud, wall times do not.
 """
+
+
+def _summary(data: dict[str, Any]) -> str:
+    """The headline numbers, one line per benchmark that ran."""
+    lines = ["## Summary\n"]
+    for driver in DRIVERS:
+        r = _entry(data, driver)
+        if r is None:
+            continue
+        calls = [_phase_numbers(driver, r, p)[0] for p in ("create", "resync", "delete")]
+        ref = REFERENCE[driver]
+        refs = [len(ref[p].calls) for p in ("create", "resync", "delete")]
+        lat = r["latency"]
+        bound = len(DEPENDENT_CHAIN[driver][0]) * float(lat["injected_per_call"])
+        lines.append(
+            f"- **{driver}**: create / no-op resync / delete {calls[0]} / {calls[1]} / "
+            f"{calls[2]} calls (reference controller {refs[0]} / {refs[1]} / {refs[2]}); "
+            f"status {lat['seconds_to_status']:.2f} s after create at "
+            f"{float(lat['injected_per_call']) * 1000:.0f} ms per call, "
+            f"{lat['seconds_to_status'] / bound:.1f}x the dependent-call lower bound."
+        )
+    t = _entry(data, "throttle")
+    if t is not None:
+        lines.append(
+            f"- **throttling**: {t['converged']} of {t['services']} Services converged in "
+            f"{t['wall_s']} s, {_ratio(t['ratio_to_floor'])} x the floor of the modelled "
+            f"ELBv2 limits; {t['throttled_calls']} throttled calls, "
+            f"{t['error_reconciles']} failed reconciles, {t['warning_events_total']} "
+            "Warning Events."
+        )
+    sc = _entry(data, "scale")
+    if sc is not None:
+        lines.append(
+            f"- **scale**: {sc['services']:,} Services x {sc['nodes']:,} Nodes converged "
+            f"{sc['last_create_to_last_status_s']} s after the last create "
+            f"({sc['statuses_per_s']} statuses/s); a node change re-reconciled all in "
+            f"{sc['node_change_fanout_s']} s; controller peak RSS "
+            f"{sc['controller_peak_rss_mb']:,.0f} MB."
+        )
+    lk = _entry(data, "leaks")
+    if lk is not None:
+        lines.append(
+            f"- **leak sweep**: {lk['scan']['owned']:,} owned resources scanned in "
+            f"{lk['scan']['total_calls']} calls / {lk['scan']['seconds']} s; "
+            f"{lk['delete']['deleted']} orphans deleted in {lk['delete']['total_calls']} "
+            f"calls / {lk['delete']['seconds']} s."
+        )
+    return "\n".join(lines) + "\n"
 
 
 # ------------------------------------------------------------------ (a) lifecycle calls
@@ -225,10 +275,11 @@ def _latency(data: dict[str, Any]) -> str:
 
 
 def _throttle(data: dict[str, Any]) -> str:
-    out = ["## 1,000 Services at once under ELBv2 throttling\n"]
     r = _entry(data, "throttle")
+    out = [f"## {_n(r, 'services', 1000)} Services at once under ELBv2 throttling\n"]
     if r is None:
         return "\n".join([*out, _missing(data, "throttle")])
+    out.extend(_size_note(r["services"] == 1000, "1,000 Services"))
     limits = r["modelled_limits"]
     needed = ", ".join(f"{k.split(':', 1)[1]} {v}" for k, v in r["elbv2_calls_needed"].items())
     throttled = (
@@ -285,6 +336,17 @@ def _ratio(value: float | None) -> str:
     return f"{value}" if value is not None else "n/a: every call fit in the buckets' bursts"
 
 
+def _n(result: dict[str, Any] | None, key: str, default: int) -> str:
+    """The size that ran (the issue's when the benchmark did not run), for a title."""
+    return f"{int(result[key]) if result else default:,}"
+
+
+def _size_note(full: bool, issue_size: str) -> list[str]:
+    if full:
+        return []
+    return [f"_Smaller than the issue's {issue_size}: a quick or partial run._\n"]
+
+
 def _fmt_counts(counts: dict[str, Any]) -> str:
     return ", ".join(f"{k} {v}" for k, v in counts.items()) or "none"
 
@@ -293,10 +355,15 @@ def _fmt_counts(counts: dict[str, Any]) -> str:
 
 
 def _scale(data: dict[str, Any]) -> str:
-    out = ["## Controller memory and event throughput at scale\n"]
     r = _entry(data, "scale")
+    out = [
+        f"## Controller memory and event throughput: {_n(r, 'services', 10000)} Services, "
+        f"{_n(r, 'nodes', 1000)} Nodes\n"
+    ]
     if r is None:
         return "\n".join([*out, _missing(data, "scale")])
+    full = r["services"] == 10000 and r["nodes"] == 1000
+    out.extend(_size_note(full, "10,000 Services and 1,000 Nodes"))
     out += [
         "Three processes: the Kubernetes API sandbox (`ccm sandbox`), `ccm run --provider "
         "pool` (leader election on, `/metrics` on a free loopback port) and the load "
@@ -329,18 +396,44 @@ def _scale(data: dict[str, Any]) -> str:
         f"{_fmt_counts(r['noop_resync_writes'])} (PUTs are the leader's Lease renewals) |",
         f"| reconciles by result (whole run) | {_fmt_counts(r['reconcile_results'])} |",
         "",
+        _scale_notes(r),
     ]
     return "\n".join(out)
+
+
+def _scale_notes(r: dict[str, Any]) -> str:
+    """What the numbers say, computed from them, so the prose stays true on a rerun."""
+    per_kb = (r["controller_rss_converged_mb"] - r["controller_rss_idle_mb"]) * 1024
+    per_kb /= max(1, r["services"])
+    notes = [
+        f"- Memory grows by {per_kb:.0f} KB per Service over the idle controller "
+        f"({r['nodes']} Nodes): the controller keeps, per Service, the node list of its "
+        "last reconcile as freshly built `Node` objects (`Controller.eligible_nodes()` "
+        "rebuilds the list on every reconcile and `_last[key]` holds each copy): the "
+        "likely reason memory and per-reconcile CPU grow with Services x Nodes. Reusing "
+        "the node tuple built on node events (`_node_set`) would make both "
+        "O(Services + Nodes).",
+    ]
+    if r["noop_resync_writes"].get("POST", 0) and r["events_written_by_s_after_last_status"] >= 120:
+        notes.append(
+            "- The no-op resync window opened while the Event backlog of creation and the "
+            "node change was still draining (the wait for it is capped at 120 s), so its "
+            "POSTs are Events that cannot be told apart from the resync's; in the "
+            "`--quick` runs made while building this (200 Services, backlog drained) the "
+            "same window had no POST, PATCH or DELETE."
+        )
+    return "\n".join(notes) + "\n"
 
 
 # ------------------------------------------------------------------ (e) leak sweep
 
 
 def _leaks(data: dict[str, Any]) -> str:
-    out = ["## Leak sweep over 1,000 owned load balancers\n"]
     r = _entry(data, "leaks")
+    out = [f"## Leak sweep over {_n(r, 'services', 1000)} owned load balancers\n"]
     if r is None:
         return "\n".join([*out, _missing(data, "leaks")])
+    out.extend(_size_note(r["services"] == 1000, "1,000 load balancers"))
     out += [
         f"{r['services']} one-port NLB Services are built through the real AWS driver in "
         "moto server (each with its load balancer, target group and frontend security "

@@ -242,6 +242,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--json", type=Path, help=f"results file (default {DEFAULT_JSON})")
     p.add_argument("--doc", type=Path, help=f"generated doc (default {DEFAULT_DOC})")
     p.add_argument("--render-only", action="store_true", help="regenerate the doc, run nothing")
+    p.add_argument(
+        "--note",
+        action="append",
+        default=[],
+        help="a remark on the run's conditions, kept in the JSON and shown in the doc",
+    )
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--child-out", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--child-sizes", default="{}", help=argparse.SUPPRESS)
@@ -256,7 +262,11 @@ def main(argv: list[str] | None = None) -> int:
     json_path = args.json or (out_dir / "results.json" if out_dir else DEFAULT_JSON)
     doc_path = args.doc or (out_dir / "benchmarks.md" if out_dir else DEFAULT_DOC)
     if args.render_only:
-        doc_path.write_text(render(load(json_path)))
+        data = load(json_path)
+        if args.note:  # a remark about a run already recorded, e.g. a busy machine
+            data["notes"] = [*data.get("notes", []), *args.note]
+            json_path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+        doc_path.write_text(render(data))
         print(f"wrote {doc_path}")
         return 0
     names = select(args.only)
@@ -268,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         git=git_commit(),
         command=COMMAND + (" --quick" if args.quick else ""),
         quick=args.quick,
+        notes=args.note,
     )
     t0 = time.monotonic()
     for name in names:

@@ -43,6 +43,6 @@ def test_quick_leak_benchmark_writes_json_and_doc(tmp_path: Path) -> None:
     assert result["delete"]["deleted"] == result["scan"]["orphans"]
     assert result["after"]["orphans"] == 0
     doc = (tmp_path / "benchmarks.md").read_text()
-    assert "## Leak sweep over 1,000 owned load balancers" in doc
+    assert f"## Leak sweep over {result['services']} owned load balancers" in doc
     assert f"| scan (report only) | {result['scan']['total_calls']} |" in doc
     assert "Not run (`aws`" in doc  # sections of benchmarks left out say so
