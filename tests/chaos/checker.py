@@ -208,7 +208,7 @@ def _pool(live: Sequence[dict[str, Any]], ccm: CcmProcess) -> list[str]:
             out.append(f"wrong status: {name}: {ips} (wants one address)")
             continue
         if not in_pool(ips[0], pool):
-            out.append(f"wrong shape: {name}: {ips[0]} is not in pool {pool}")
+            out.append(f"wrong shape: {name}: {ips[0]} is not in pool {pool or '(any)'}")
         if ips[0] in seen:
             out.append(f"duplicate: {name} and {seen[ips[0]]} both hold {ips[0]}")
         seen[ips[0]] = name

@@ -46,7 +46,11 @@ class Profile:
         if self.driver == "azure":
             internal = annotations.get(azure_ann.INTERNAL) == "true"
             return {"internal": str(internal).lower()}
-        return {"pool": annotations.get(POOL_ANNOTATION) or "public"}
+        # No annotation: a new address comes from an auto-assign pool ("public"), but one
+        # the Service already holds is kept while it still fits, and with no pool named
+        # any configured pool fits (providers/pool/README.md "How addresses are picked",
+        # as MetalLB does). So "" = any pool.
+        return {"pool": annotations.get(POOL_ANNOTATION) or ""}
 
 
 PROFILES: dict[str, Profile] = {
@@ -65,8 +69,10 @@ DRIVERS = tuple(PROFILES)
 
 
 def in_pool(ip: str, pool: str) -> bool:
-    low, high = POOL_RANGES[pool]
+    """Whether `ip` is in the named pool ("" = in any of them)."""
     try:
-        return low <= ipaddress.IPv4Address(ip) <= high
+        address = ipaddress.IPv4Address(ip)
     except ValueError:
         return False
+    ranges = [POOL_RANGES[pool]] if pool else list(POOL_RANGES.values())
+    return any(low <= address <= high for low, high in ranges)

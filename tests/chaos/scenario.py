@@ -125,6 +125,7 @@ def _play(
             try:
                 wait_for(clean, timeout=LATE_TIMEOUT, what="a clean check", every=1.0)
             except AssertionError:
+                journal.add("--- check failed: " + "; ".join(last))
                 return last
             journal.add("--- converged late")
         journal.add(f"--- checked: clean ({summary(world, core)})")

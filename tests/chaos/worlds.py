@@ -16,7 +16,8 @@ checker sees the cloud as it is, not as the faults make it look.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -242,6 +243,33 @@ class PoolWorld(World):
 
 
 AZURE_OPERATION_SECONDS = 1.0
+GCP_OPERATION_SECONDS = 1.0
+
+
+@contextmanager
+def _clock(settle: Callable[[], int], every: float) -> Iterator[None]:
+    """Time passing on GCP: finish every pending operation each `every` seconds.
+
+    The compute emulator moves an operation one step per poll and has no clock of its
+    own, so tests decide when a write lands. A SIGKILLed controller polls no more: its
+    insert would stay PENDING forever — the resource never "ready", yet already counted
+    as using what it references (FINDINGS.md, gcp seed 103). Real GCP finishes accepted
+    operations on its own; this thread does that, while a live client's polls usually
+    finish its operations first.
+    """
+    stop = threading.Event()
+
+    def tick() -> None:
+        while not stop.wait(every):
+            settle()
+
+    thread = threading.Thread(target=tick, name="gcp-clock", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=10)
 
 
 @contextmanager
@@ -281,7 +309,9 @@ def open_world(driver: str) -> Iterator[World]:
         elif driver == "gcp":
             from tests.integration.gcp_harness import gcp_world
 
-            world = GcpWorld(stack.enter_context(gcp_world(nodes=3)))
+            inner = stack.enter_context(gcp_world(nodes=3))
+            stack.enter_context(_clock(inner.emulator.settle, GCP_OPERATION_SECONDS))
+            world = GcpWorld(inner)
         elif driver == "azure":
             world = AzureWorld(stack.enter_context(_azure_world(nodes=3)))
         elif driver == "pool":
