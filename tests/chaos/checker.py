@@ -17,6 +17,7 @@ is one line; an empty list means the run converged:
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -45,6 +46,7 @@ def check(world: World, core: client.CoreV1Api, ccm: CcmProcess | None) -> list[
             problems += _pool(live, ccm)
     else:
         problems += _cloud(world.driver, view, live)
+        problems += world.member_problems(_nodes(core))
     orphaned = ccm.total("ccm_orphaned_resources") if ccm is not None else 0
     if orphaned:
         problems.append(f"the leak detector's last sweep still counts {orphaned:g} orphans")
@@ -60,6 +62,11 @@ def summary(world: World, core: client.CoreV1Api) -> str:
     return f"{len(live)} LoadBalancer Services; cloud: " + (
         ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "nothing owned"
     )
+
+
+def _nodes(core: client.CoreV1Api) -> list[dict[str, Any]]:
+    resp: Any = core.list_node(_preload_content=False)
+    return list(json.loads(resp.data)["items"])
 
 
 def _is_lb(s: dict[str, Any]) -> bool:

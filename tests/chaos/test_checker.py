@@ -4,7 +4,7 @@ A checker that always says "clean" would make every chaos seed pass, so it is te
 a world the test builds itself: the Azure driver, in-process and straight to the
 emulator (no controller), makes a Service's load balancer; then the test breaks the
 world the ways the chaos looks for — a leftover of a Service that is gone, a status
-that points elsewhere, annotations the cloud no longer matches.
+that points elsewhere, a node not targeted, annotations the cloud no longer matches.
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ def _converge(world: World, core: client.CoreV1Api, svc: dict[str, Any]) -> dict
 def test_checker_passes_a_converged_world_and_names_each_kind_of_damage(
     world: World, sandbox: Sandbox, core: client.CoreV1Api
 ) -> None:
+    for node in world.nodes():
+        core.create_node(cast(client.V1Node, node))
     body = service_body("web", PARAMS)
     body["metadata"]["finalizers"] = [FINALIZER]
     core.create_namespaced_service(NAMESPACE, cast(client.V1Service, body))
@@ -71,6 +73,11 @@ def test_checker_passes_a_converged_world_and_names_each_kind_of_damage(
     web["status"] = {"loadBalancer": {"ingress": [{"ip": "203.0.113.99"}]}}
     core.replace_namespaced_service_status("web", NAMESPACE, cast(client.V1Service, web))
     assert [p for p in check(world, core, None) if p.startswith("wrong status: web")]
+
+    # A node the load balancer does not target.
+    core.delete_node(world.nodes()[0]["metadata"]["name"])
+    assert [p for p in check(world, core, None) if p.startswith("targets:")]
+    core.create_node(cast(client.V1Node, world.nodes()[0]))
 
     # Annotations the cloud does not match: internal asked, public built (and so the
     # public resources are a stale identity), and no finalizer on a LoadBalancer.

@@ -53,6 +53,11 @@ class World:
     def clear(self) -> None:
         raise NotImplementedError
 
+    def member_problems(self, nodes: list[dict[str, Any]]) -> list[str]:
+        """Where the cloud's backends differ from the registered `nodes` (all eligible:
+        the chaos sets no exclusion label), read directly from the emulator."""
+        return []
+
     def view(self) -> Driver | None:
         """A driver of the test's own, straight to the emulator (no proxy, no faults), for
         the checker's inventory and parse; None: no cloud to read."""
@@ -124,6 +129,24 @@ class AwsWorld(_ProxiedWorld):
             probability=chance,
         )
 
+    def member_problems(self, nodes: list[dict[str, Any]]) -> list[str]:
+        """Every target group of ours targets exactly the nodes' instances."""
+        want = sorted(str(n["spec"]["providerID"]).rsplit("/", 1)[-1] for n in nodes)
+        elbv2 = self.inner.raw["elbv2"]
+        out = []
+        for arn, tags in self.inner.tagged():
+            if ":targetgroup/" not in arn:
+                continue
+            health = elbv2.describe_target_health(TargetGroupArn=arn)
+            have = sorted(d["Target"]["Id"] for d in health["TargetHealthDescriptions"])
+            if have != want:
+                name = arn.split(":targetgroup/")[1].split("/")[0]
+                out.append(
+                    f"targets: {tags.get('kubernetes.io/service-name')} {name} "
+                    f"targets {have}, the nodes are {want}"
+                )
+        return out
+
     def view(self) -> Driver:
         settings = {"endpoint_url": self.inner.moto_url, "region": self.region}
         return load_driver("aws", DriverOptions(self.cluster, settings=settings))
@@ -150,6 +173,14 @@ class GcpWorld(_ProxiedWorld):
             "--gcp-endpoint", self.proxy.url, "--gcp-project", self.project,
             "--gcp-region", self.region,
         ]  # fmt: skip
+
+    def member_problems(self, nodes: list[dict[str, Any]]) -> list[str]:
+        """The zonal instance groups (shared by all Services) hold exactly the nodes."""
+        if not self.inner.emulator.resources("forwardingRules"):
+            return []  # no load balancer: the groups may be gone or stale, both fine
+        want = sorted(str(n["metadata"]["name"]) for n in nodes)
+        have = sorted(i for names in self.inner.members().values() for i in names)
+        return [] if have == want else [f"targets: instance groups hold {have}, nodes {want}"]
 
     def view(self) -> Driver:
         settings = {
@@ -201,6 +232,26 @@ class AzureWorld(World):
 
     def clear(self) -> None:
         self.inner.emulator.clear_faults()
+
+    def member_problems(self, nodes: list[dict[str, Any]]) -> list[str]:
+        """Each LB's backend pool holds exactly the nodes' InternalIPs."""
+        want = sorted(
+            a["address"]
+            for n in nodes
+            for a in n["status"]["addresses"]
+            if a["type"] == "InternalIP"
+        )
+        out = []
+        for name, lb in self.inner.lbs().items():
+            pools = (lb.get("properties") or {}).get("backendAddressPools") or []
+            have = sorted(
+                str((a.get("properties") or {}).get("ipAddress"))
+                for p in pools
+                for a in (p.get("properties") or {}).get("loadBalancerBackendAddresses") or []
+            )
+            if have != want:
+                out.append(f"targets: {name} backend pool holds {have}, the nodes are {want}")
+        return out
 
     def view(self) -> Driver:
         return load_driver("azure", DriverOptions(self.cluster, settings=self.inner.settings()))
