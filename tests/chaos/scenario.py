@@ -140,6 +140,7 @@ class Batch:
     """Runs every case of a session, one thread per driver; `result` waits for one."""
 
     def __init__(self, cases: Iterable[Case], tmp: Path) -> None:
+        self._tmp = tmp
         self._futures: dict[Case, Future[Outcome]] = {}
         self._closing = threading.Event()
         by_driver: dict[str, list[Case]] = {}
@@ -159,10 +160,8 @@ class Batch:
             if self._closing.is_set():
                 self._futures[c].cancel()
                 continue
-            where = tmp / f"{c.driver}-seed{c.seed}-ops{c.ops}"
-            where.mkdir(parents=True, exist_ok=True)
             try:
-                self._futures[c].set_result(run_case(c, where))
+                self._futures[c].set_result(run_case(c, self._where(c)))
             except BaseException as e:
                 self._futures[c].set_exception(e)
 
@@ -173,7 +172,13 @@ class Batch:
         for t in self._threads:
             t.join(timeout=600)
 
+    def _where(self, c: Case) -> Path:
+        where = self._tmp / f"{c.driver}-seed{c.seed}-ops{c.ops}"
+        where.mkdir(parents=True, exist_ok=True)
+        return where
+
     def result(self, case: Case, timeout: float) -> Outcome:
+        """The case's outcome; a case not started up front runs now, in this thread."""
         if case not in self._futures:
-            raise AssertionError(f"{case} was not collected into the session's batch")
+            return run_case(case, self._where(case))
         return self._futures[case].result(timeout=timeout)

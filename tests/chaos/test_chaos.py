@@ -16,7 +16,14 @@ from tests.chaos.scenario import Batch, Case
 CASE_TIMEOUT = 900.0  # the whole batch's worst case, not a performance bound
 
 
+# xdist modes that keep a file's tests on one worker; under others (load, loadgroup, worksteal)
+# a worker cannot tell which cases are its own, so each test runs its case when it runs.
+WHOLE_FILE_MODES = frozenset({"no", "loadfile", "loadscope"})
+
+
 def _collected(session: pytest.Session) -> list[Case]:
+    if str(getattr(session.config.option, "dist", "no")) not in WHOLE_FILE_MODES:
+        return []
     out = []
     for item in session.items:
         callspec = getattr(item, "callspec", None)
