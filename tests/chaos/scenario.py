@@ -69,6 +69,7 @@ def run_case(case: Case, tmp: Path) -> Outcome:
             args = [*world.ccm_args(tmp), "--kubeconfig", str(kubeconfig)]
             with CcmProcess(args, tmp / "ccm.log") as ccm:
                 problems = _play(world, sandbox, core, ccm, journal, initial, ops)
+                (tmp / "cloud-calls.log").write_text("\n".join(world.calls()) + "\n")
                 summary = (
                     f"{case.driver} seed {case.seed}: {len(ops)} ops, {ccm.starts} ccm starts, "
                     f"{len(problems)} problem(s)"

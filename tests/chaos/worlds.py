@@ -25,6 +25,7 @@ from typing import Any
 from ccm.driver import Driver, DriverOptions, load_driver
 from ccm.faultproxy import FaultProxy
 from ccm.model import ClusterInfo
+from tests.chaos.moto_fidelity import elbv2_targets_by_id_and_port
 from tests.integration.harness import POOLS
 
 AWS_WRITES = r":(Create|Delete|Modify|Register|Deregister|Add|Remove|Authorize|Revoke|Set)"
@@ -52,6 +53,10 @@ class World:
 
     def clear(self) -> None:
         raise NotImplementedError
+
+    def calls(self) -> list[str]:
+        """Every cloud call the controller made, as the wire saw it (for the run's files)."""
+        return []
 
     def member_problems(self, nodes: list[dict[str, Any]]) -> list[str]:
         """Where the cloud's backends differ from the registered `nodes` (all eligible:
@@ -90,6 +95,9 @@ class _ProxiedWorld(World):
 
     def clear(self) -> None:
         self.proxy.clear()
+
+    def calls(self) -> list[str]:
+        return list(self.proxy.calls)
 
 
 class AwsWorld(_ProxiedWorld):
@@ -233,6 +241,9 @@ class AzureWorld(World):
     def clear(self) -> None:
         self.inner.emulator.clear_faults()
 
+    def calls(self) -> list[str]:
+        return list(self.inner.driver_calls() or self.inner.emulator.calls)
+
     def member_problems(self, nodes: list[dict[str, Any]]) -> list[str]:
         """Each LB's backend pool holds exactly the nodes' InternalIPs."""
         want = sorted(
@@ -356,6 +367,7 @@ def open_world(driver: str) -> Iterator[World]:
         if driver == "aws":
             from tests.integration.aws_harness import aws_world
 
+            stack.enter_context(elbv2_targets_by_id_and_port())
             world = AwsWorld(stack.enter_context(aws_world()))
         elif driver == "gcp":
             from tests.integration.gcp_harness import gcp_world
