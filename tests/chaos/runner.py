@@ -243,16 +243,15 @@ class Runner:
     # ------------------------------------------------------------ Nodes
 
     def _node_add(self, i: int) -> str:
-        try:
-            _retrying(lambda: self._create_node(i))
-        except client.ApiException as e:
-            if e.status == 409:
-                return "skipped: exists"
-            raise
-        return "ok"
+        return _retrying(lambda: self._create_node(i))
 
     def _create_node(self, i: int) -> str:
-        self.core.create_node(cast(client.V1Node, self.all_nodes[i]))
+        try:
+            self.core.create_node(cast(client.V1Node, self.all_nodes[i]))
+        except client.ApiException as e:
+            if e.status == 409 and "already exists" in str(e.body):
+                return "skipped: exists"
+            raise
         return "ok"
 
     def _node_remove(self, i: int) -> str:
