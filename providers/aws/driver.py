@@ -873,9 +873,16 @@ class AwsDriver:
             )
             updates[T.TAG_CONFIG] = config
         digest = T.digest(targets)
-        if tags.get("ccm.dev/targets") != digest or tags.get(T.TAG_CONFIG) != config:
-            with self._lock:
-                known = self._registered.get(arn)
+        with self._lock:
+            known = self._registered.get(arn)
+        # The targets tag is written at birth, before RegisterTargets: a crash in between
+        # leaves a group whose tag matches but which has no targets. So a group this
+        # process has not registered itself is read once (a read, not a write).
+        if (
+            known is None
+            or tags.get("ccm.dev/targets") != digest
+            or tags.get(T.TAG_CONFIG) != config
+        ):
             if known is None or tags.get(T.TAG_CONFIG) != config:
                 health = self._call(self.elbv2, "DescribeTargetHealth", TargetGroupArn=arn)
                 known = frozenset(
@@ -899,7 +906,8 @@ class AwsDriver:
                 )
             with self._lock:
                 self._registered[arn] = want
-            updates["ccm.dev/targets"] = digest
+            if tags.get("ccm.dev/targets") != digest:
+                updates["ccm.dev/targets"] = digest
         return updates
 
     # ------------------------------------------------------------ delete
