@@ -90,6 +90,25 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
         default=300.0,
         help="seconds between full re-ensures that correct drift (default 300)",
     )
+    p.add_argument(
+        "--backoff-base",
+        type=float,
+        default=5.0,
+        help="seconds before the first retry of a failed reconcile, doubled per failure "
+        "(default 5)",
+    )
+    p.add_argument(
+        "--backoff-cap",
+        type=float,
+        default=300.0,
+        help="longest wait between retries of one Service (default 300)",
+    )
+    p.add_argument(
+        "--ready-poll-interval",
+        type=float,
+        default=5.0,
+        help="seconds between re-ensures of a load balancer the cloud still provisions (default 5)",
+    )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.add_argument(
         "--log-format",

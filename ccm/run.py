@@ -102,6 +102,9 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         default_class=args.default_class,
         resync_period=args.resync_period,
+        backoff_base=args.backoff_base,
+        backoff_cap=args.backoff_cap,
+        ready_poll_interval=args.ready_poll_interval,
         provider_configmap=_configmap_ref(args.provider_configmap),
     )
     controller = Controller(kube, driver, config)

@@ -8,7 +8,6 @@ the work queue's depth and the leak detector's sweep count.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -20,7 +19,6 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.chaos.launch import ENV
 from tests.integration.harness import wait_for
 
 PORT_LINE = re.compile(r"serving /metrics, /healthz, /readyz on port (\d+)")
@@ -35,7 +33,7 @@ class CcmProcess:
         self.argv = [
             sys.executable,
             "-m",
-            "tests.chaos.launch",
+            "ccm.cli",
             "run",
             *base_args,
             "--no-leader-elect",
@@ -46,9 +44,14 @@ class CcmProcess:
             "--leak-max-deletions", "100",
             "--readiness-probe-interval", "60",
             "--log-format", "json",
+            # Test-budget retries, as the in-process harness uses: after a burst of
+            # injected faults a key would otherwise sit in backoff for minutes.
+            "--backoff-base", "0.2",
+            "--backoff-cap", "2",
+            "--ready-poll-interval", "0.2",
         ]  # fmt: skip
         self.log = log
-        self.env = {**os.environ, **(env or {}), ENV: json.dumps({})}
+        self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self._expected_exit = False
