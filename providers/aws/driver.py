@@ -49,7 +49,7 @@ from providers.aws.prices import load_prices
 log = logging.getLogger(__name__)
 
 CACHE_TTL = 300.0
-DEEP_EVERY = 6  # every 6th converge of a load balancer also re-reads its listeners
+DEEP_EVERY = 6  # every 6th converge of a load balancer also re-reads listeners and targets
 
 
 @dataclass(frozen=True)
@@ -738,9 +738,10 @@ class AwsDriver:
     def _converge(
         self, spec: LoadBalancerSpec, nodes: list[Node], ident: str, arn: str, found: Found
     ) -> dict[str, Any]:
-        """Bring an existing load balancer in line. Listeners are read only when our hash
-        tags say something changed, on every DEEP_EVERY-th pass, or when a target group is
-        missing, so steady state costs the tag query and one DescribeLoadBalancers."""
+        """Bring an existing load balancer in line. Listeners and registered targets are
+        read only when our hash tags say something changed, on every DEEP_EVERY-th pass,
+        or when a target group is missing, so steady state costs the tag query and one
+        DescribeLoadBalancers."""
         lb = self._call(self.elbv2, "DescribeLoadBalancers", LoadBalancerArns=[arn])[
             "LoadBalancers"
         ][0]
@@ -766,7 +767,7 @@ class AwsDriver:
             if tg is None:
                 tg_by_port[port] = self._create_tg(spec, ident, plan, vpc, targets, created)
             else:
-                updates = self._converge_tg(spec, plan, tg, mine_tgs[tg], targets)
+                updates = self._converge_tg(spec, plan, tg, mine_tgs[tg], targets, deep)
                 if updates:
                     tag_updates.setdefault(tuple(sorted(updates.items())), []).append(tg)
         for tags, arns in tag_updates.items():  # one AddTags for groups that changed alike
@@ -863,8 +864,12 @@ class AwsDriver:
         arn: str,
         tags: Mapping[str, str],
         targets: list[str],
+        deep: bool = False,
     ) -> dict[str, str]:
-        """Converge one target group; returns the hash tags to update (batched by caller)."""
+        """Converge one target group; returns the hash tags to update (batched by caller).
+
+        A deep pass reads the registered targets even when the tag matches: a target
+        someone deregistered by hand is registered again within DEEP_EVERY resyncs."""
         updates: dict[str, str] = {}
         config = plan.config(spec)
         if tags.get(T.TAG_CONFIG) != config:
@@ -880,10 +885,11 @@ class AwsDriver:
         # process has not registered itself is read once (a read, not a write).
         if (
             known is None
+            or deep
             or tags.get("ccm.dev/targets") != digest
             or tags.get(T.TAG_CONFIG) != config
         ):
-            if known is None or tags.get(T.TAG_CONFIG) != config:
+            if known is None or deep or tags.get(T.TAG_CONFIG) != config:
                 health = self._call(self.elbv2, "DescribeTargetHealth", TargetGroupArn=arn)
                 known = frozenset(
                     (d["Target"]["Id"], int(d["Target"].get("Port", 0)))

@@ -9,6 +9,7 @@ import boto3
 from kubernetes import client
 
 from ccm.model import FINALIZER, READY_CONDITION
+from providers.aws.driver import DEEP_EVERY
 from tests.integration.aws_harness import CLUSTER, AwsWorld
 from tests.integration.harness import Loop, hostname, lb_service, wait_for
 
@@ -200,6 +201,29 @@ def test_node_changes_register_and_deregister_targets(
         {"metadata": {"labels": {"node.kubernetes.io/exclude-from-external-load-balancers": None}}},
     )
     wait_for(lambda: all(v == ids for v in _targets(aws).values()), what="node back")
+
+
+def test_targets_removed_by_hand_come_back_on_a_deep_pass(
+    aws: AwsWorld, loop: Loop, core: client.CoreV1Api
+) -> None:
+    """The targets tag still matches, so only a periodic re-read can see the drift."""
+    ctl, _ = start(loop, aws, core)
+    core.create_namespaced_service("default", lb_service("web"))
+    wait_for(lambda: hostname(core, "web"))
+    assert ctl.wait_idle()
+    ids = sorted(i.instance_id for i in aws.seeded.instances)
+    elbv2 = aws.raw["elbv2"]
+    for tg in elbv2.describe_target_groups()["TargetGroups"]:
+        arn = tg["TargetGroupArn"]
+        health = elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+        elbv2.deregister_targets(TargetGroupArn=arn, Targets=[d["Target"] for d in health])
+    assert all(v == [] for v in _targets(aws).values())
+    for _ in range(DEEP_EVERY):  # resyncs until the load balancer's deep pass
+        before = ctl.results["in-sync"] + ctl.results["updated"]
+        ctl.services.resync()
+        wait_for(lambda b=before: ctl.results["in-sync"] + ctl.results["updated"] > b)
+        assert ctl.wait_idle()
+    wait_for(lambda: all(v == ids for v in _targets(aws).values()), what="targets restored")
 
 
 def test_inventory_lists_everything_tagged_with_owners(
