@@ -59,8 +59,9 @@ class RequestLog:
 
     A record is appended only after its response was written, so a client can hold a
     response whose record is not in the log yet. Handlers therefore call `responded()`
-    right after writing, and every read first waits for the requests that had responded
-    by then: whatever a client has seen the answer to is in what it reads (or clears).
+    just before writing the last bytes, and every read first waits for the requests that
+    had done so by then: whatever a client has seen the answer to is in what it reads (or
+    clears).
     """
 
     def __init__(self, size: int = DEFAULT_SIZE) -> None:
@@ -74,7 +75,8 @@ class RequestLog:
         self._cond = threading.Condition()
 
     def responded(self) -> int:
-        """Note that a response is out but its record not yet appended; pass the ticket on."""
+        """Note that a response is going out but its record is not appended yet; pass the
+        ticket on to `append`."""
         with self._cond:
             ticket = next(self._tickets)
             self._responded.add(ticket)

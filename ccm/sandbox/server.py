@@ -161,13 +161,17 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Audit-Id", str(self.server.requests_served))
         for k, v in (headers or {}).items():
             self.send_header(k, v)
+        self._responded()
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
-        self._responded()
 
     def _responded(self) -> None:
-        """The whole response is on the socket: tell the request log (see RequestLog)."""
+        """The response is about to go out: tell the request log (see RequestLog).
+
+        Taken before the last bytes are written, never after: once they are on the
+        socket the client may read the log before this thread runs again, and a ticket
+        taken then would be too late for that read to wait for."""
         if self._ticket is None and not self._admin_request:
             self._ticket = self.server.log.responded()
 
@@ -497,9 +501,9 @@ class Handler(BaseHTTPRequestHandler):
             # handle it as an event, not only as an HTTP status.
             self._start_stream()
             self._chunk(json.dumps({"type": "ERROR", "object": err.status()}))
+            self._responded()
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
-            self._responded()
             return
         as_table = _wants_table(self.headers.get("Accept", ""))
         include = params.get("includeObject", "Metadata")
@@ -537,9 +541,9 @@ class Handler(BaseHTTPRequestHandler):
                 if etype == "BOOKMARK" and not bookmarks:
                     continue
                 self._chunk(json.dumps({"type": etype, "object": obj}, separators=(",", ":")))
+            self._responded()
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
-            self._responded()
         except (BrokenPipeError, ConnectionResetError, OSError):
             pass
         finally:
