@@ -321,12 +321,29 @@ def _metadata(doc: Mapping[str, Any], where: str) -> tuple[str, str, Mapping[str
     return name, str(meta.get("namespace") or ""), meta.get("labels") or {}
 
 
-def _parse_role(doc: Mapping[str, Any], default_namespace: str) -> Role:
-    kind = doc["kind"]
+@dataclass(frozen=True)
+class _Head:
+    """What every RBAC object starts with, namespace defaulted as `kubectl apply` does."""
+
+    kind: str
+    name: str
+    namespace: str  # "" for the cluster-scoped kinds
+    labels: Mapping[str, str]
+    namespaced: bool
+    where: str  # `Kind 'name'`, the prefix of every error about this object
+
+
+def _head(doc: Mapping[str, Any], default_namespace: str, namespaced_kind: str) -> _Head:
+    kind = str(doc["kind"])
     name, namespace, labels = _metadata(doc, kind)
-    namespaced = kind == "Role"
-    where = f"{kind} {name!r}"
+    namespaced = kind == namespaced_kind
     namespace = (namespace or default_namespace) if namespaced else ""
+    return _Head(kind, name, namespace, labels, namespaced, f"{kind} {name!r}")
+
+
+def _parse_role(doc: Mapping[str, Any], default_namespace: str) -> Role:
+    h = _head(doc, default_namespace, "Role")
+    kind, namespaced, where = h.kind, h.namespaced, h.where
     rules = tuple(
         PolicyRule.parse(raw, f"{where}: rules[{i}]", namespaced)
         for i, raw in enumerate(doc.get("rules") or [])
@@ -334,7 +351,7 @@ def _parse_role(doc: Mapping[str, Any], default_namespace: str) -> Role:
     selectors: tuple[Mapping[str, Any], ...] = ()
     if kind == "ClusterRole" and doc.get("aggregationRule"):
         selectors = tuple((doc["aggregationRule"] or {}).get("clusterRoleSelectors") or [])
-    return Role(kind, namespace, name, labels, rules, selectors)
+    return Role(kind, h.namespace, h.name, h.labels, rules, selectors)
 
 
 def _parse_subject(raw: Any, where: str, namespaced: bool) -> Subject:
@@ -361,11 +378,8 @@ def _parse_subject(raw: Any, where: str, namespaced: bool) -> Subject:
 
 
 def _parse_binding(doc: Mapping[str, Any], default_namespace: str) -> Binding:
-    kind = doc["kind"]
-    name, namespace, _ = _metadata(doc, kind)
-    namespaced = kind == "RoleBinding"
-    where = f"{kind} {name!r}"
-    namespace = (namespace or default_namespace) if namespaced else ""
+    h = _head(doc, default_namespace, "RoleBinding")
+    kind, namespaced, where = h.kind, h.namespaced, h.where
     ref = doc.get("roleRef") or {}
     allowed = ("Role", "ClusterRole") if namespaced else ("ClusterRole",)
     if ref.get("kind") not in allowed:
@@ -381,7 +395,7 @@ def _parse_binding(doc: Mapping[str, Any], default_namespace: str) -> Binding:
         _parse_subject(raw, f"{where}: subjects[{i}]", namespaced)
         for i, raw in enumerate(doc.get("subjects") or [])
     )
-    return Binding(kind, namespace, name, str(ref["kind"]), str(ref["name"]), subjects)
+    return Binding(kind, h.namespace, h.name, str(ref["kind"]), str(ref["name"]), subjects)
 
 
 @dataclass
