@@ -10,7 +10,10 @@ import pytest
 from kubernetes import client
 
 from ccm.sandbox.server import Sandbox
+from tests.chaos.profiles import DRIVERS
 from tests.integration import cloud_calls
+
+CI_OPS = 20  # operations per chaos seed in CI
 
 
 @pytest.fixture
@@ -30,6 +33,22 @@ def api_client(sandbox: Sandbox) -> Iterator[client.ApiClient]:
 @pytest.fixture
 def core(api_client: client.ApiClient) -> client.CoreV1Api:
     return client.CoreV1Api(api_client)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """The chaos suite's options (tests/chaos/conftest.py), valid from any directory."""
+    group = parser.getgroup("chaos", "the chaos suite (tests/chaos)")
+    group.addoption("--seeds", type=int, default=0, help="run N seeds per driver")
+    group.addoption("--seed-base", type=int, default=1, help="first seed for --seeds")
+    group.addoption("--seed", type=int, default=None, help="run exactly this seed")
+    group.addoption(
+        "--driver",
+        action="append",
+        default=[],
+        choices=DRIVERS,
+        help="only this driver (repeatable; default all)",
+    )
+    group.addoption("--chaos-ops", type=int, default=CI_OPS, help="operations per seed")
 
 
 def pytest_deselected(items: list[pytest.Item]) -> None:

@@ -5,6 +5,9 @@
     pytest tests/chaos --seed 7 --driver gcp   # replay exactly one
     pytest tests/chaos --chaos-ops 80          # longer sequences
 
+The options are declared in tests/conftest.py (`add_chaos_options`), so they also work
+when pytest is run from the root on the whole suite.
+
 Seeds that fail because of a controller bug not yet fixed are listed in
 :data:`KNOWN_FAILURES` (reason and tests/chaos/FINDINGS.md entry) and run as
 xfail(strict=True): CI stays green only while they keep failing, so a fix is noticed.
@@ -18,24 +21,8 @@ from tests.chaos.profiles import DRIVERS
 from tests.chaos.scenario import Case
 
 CI_SEEDS = (1, 2)
-CI_OPS = 20
 # (driver, seed, ops) -> why it fails; see FINDINGS.md.
 KNOWN_FAILURES: dict[tuple[str, int, int], str] = {}
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("chaos", "the chaos suite (tests/chaos)")
-    group.addoption("--seeds", type=int, default=0, help="run N seeds per driver")
-    group.addoption("--seed-base", type=int, default=1, help="first seed for --seeds")
-    group.addoption("--seed", type=int, default=None, help="run exactly this seed")
-    group.addoption(
-        "--driver",
-        action="append",
-        default=[],
-        choices=DRIVERS,
-        help="only this driver (repeatable; default all)",
-    )
-    group.addoption("--chaos-ops", type=int, default=CI_OPS, help="operations per seed")
 
 
 def cases(config: pytest.Config) -> list[Case]:
