@@ -25,7 +25,6 @@ from typing import Any
 from ccm.driver import Driver, DriverOptions, load_driver
 from ccm.faultproxy import FaultProxy
 from ccm.model import ClusterInfo
-from tests.chaos.moto_fidelity import elbv2_targets_by_id_and_port
 from tests.integration.harness import POOLS
 
 AWS_WRITES = r":(Create|Delete|Modify|Register|Deregister|Add|Remove|Authorize|Revoke|Set)"
@@ -367,7 +366,6 @@ def open_world(driver: str) -> Iterator[World]:
         if driver == "aws":
             from tests.integration.aws_harness import aws_world
 
-            stack.enter_context(elbv2_targets_by_id_and_port())
             world = AwsWorld(stack.enter_context(aws_world()))
         elif driver == "gcp":
             from tests.integration.gcp_harness import gcp_world

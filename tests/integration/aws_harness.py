@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +16,7 @@ from providers.aws.factory import clients, make_driver
 from providers.aws.seed import SeededCluster, node_objects, seed_cluster, start_moto
 from providers.aws.tags import cluster_tag
 from tests.integration.cloud_calls import RecordingProxy
+from tests.integration.moto_fidelity import elbv2_targets_by_id_and_port
 
 CLUSTER = ClusterInfo("aws-test", "ccm.dev/lb")
 REGION = "us-east-1"
@@ -61,19 +62,17 @@ def aws_world() -> Iterator[AwsWorld]:
     and seeded, behind a fault proxy that records the driver's calls (the harness's own
     `raw` clients and seeding go straight to the server, unrecorded)."""
     external = os.environ.get("CCM_AWS_ENDPOINT_URL")
-    server = None
-    if external:
-        url = external.rstrip("/")
-        reset = url + "/_localstack/state/reset"
-    else:
-        server, url = start_moto()  # reset: every test starts from an empty cloud
-    if external:  # LocalStack keeps state across tests too
-        urllib.request.urlopen(urllib.request.Request(reset, method="POST"))
-    raw = clients(url, REGION)
-    seeded = seed_cluster(raw["ec2"], CLUSTER.name)
-    try:
-        with RecordingProxy(url) as proxy:
-            yield AwsWorld(url, proxy, seeded, raw)
-    finally:
-        if server is not None:
-            server.stop()
+    with ExitStack() as stack:
+        if external:
+            url = external.rstrip("/")
+            # LocalStack keeps state across tests: reset it.
+            reset = urllib.request.Request(url + "/_localstack/state/reset", method="POST")
+            urllib.request.urlopen(reset)
+        else:
+            server, url = start_moto()  # reset: every test starts from an empty cloud
+            stack.callback(server.stop)
+            stack.enter_context(elbv2_targets_by_id_and_port())
+        raw = clients(url, REGION)
+        seeded = seed_cluster(raw["ec2"], CLUSTER.name)
+        proxy = stack.enter_context(RecordingProxy(url))
+        yield AwsWorld(url, proxy, seeded, raw)

@@ -226,6 +226,41 @@ def test_targets_removed_by_hand_come_back_on_a_deep_pass(
     wait_for(lambda: all(v == ids for v in _targets(aws).values()), what="targets restored")
 
 
+def test_a_node_port_change_moves_the_targets_to_the_new_port(
+    aws: AwsWorld, loop: Loop, core: client.CoreV1Api
+) -> None:
+    """Register (instance, new port) before deregistering (instance, old port): ELBv2
+    keys a target by id and port, so the group is never empty in between or after."""
+    ctl, _ = start(loop, aws, core)
+    core.create_namespaced_service("default", lb_service("web"))
+    wait_for(lambda: hostname(core, "web"))
+    assert ctl.wait_idle()
+    ports = [
+        {"name": "http", "port": 80, "targetPort": 8080, "nodePort": 31080},
+        {"name": "https", "port": 443, "targetPort": 8443, "nodePort": 31443},
+    ]
+    core.patch_namespaced_service("web", "default", {"spec": {"ports": ports}})
+    ids = sorted(i.instance_id for i in aws.seeded.instances)
+    elbv2 = aws.raw["elbv2"]
+
+    def registered() -> list[list[tuple[str, int]]]:
+        """Each target group's registrations (the group's own Port is its first one)."""
+        out = []
+        for tg in elbv2.describe_target_groups()["TargetGroups"]:
+            arn = tg["TargetGroupArn"]
+            health = elbv2.describe_target_health(TargetGroupArn=arn)
+            out.append(
+                sorted(
+                    (d["Target"]["Id"], d["Target"]["Port"])
+                    for d in health["TargetHealthDescriptions"]
+                )
+            )
+        return sorted(out)
+
+    want = sorted([(i, p) for i in ids] for p in (31080, 31443))
+    wait_for(lambda: registered() == want, what="targets on the new node ports")
+
+
 def test_inventory_lists_everything_tagged_with_owners(
     aws: AwsWorld, loop: Loop, core: client.CoreV1Api
 ) -> None:

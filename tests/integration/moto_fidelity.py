@@ -1,4 +1,4 @@
-"""One place where moto server is not ELBv2, patched for the chaos runs.
+"""One place where moto server is not ELBv2, patched for every AWS world of the tests.
 
 ELBv2 identifies a registered target by instance id *and port*: "you can register each
 target with the same target group multiple times using different ports" (AWS,
@@ -11,8 +11,9 @@ instance altogether: the target group ends up empty (FINDINGS.md, aws seed 210).
 
 The patch makes DeregisterTargets leave a registration alone when the request names
 another port than the one registered, which is what ELBv2 does for the single
-registration per instance the driver makes. It is applied only while a chaos AWS world
-is open (moto server runs in this process), and undone after.
+registration per instance the driver makes. It is applied only while an AWS world
+(tests/integration/aws_harness.py) is open on moto server, which runs in this process,
+and undone after. Found by the chaos suite (tests/chaos/FINDINGS.md 4).
 """
 
 from __future__ import annotations
