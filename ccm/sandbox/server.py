@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
 import yaml
 
@@ -122,6 +122,9 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         self.requests_served = 0
         self.requests_by_method: Counter[str] = Counter()
         self.counter_lock = threading.Lock()
+        # Requests accepted and not yet in the log (open watch streams included).
+        self.in_flight = 0
+        self.idle = threading.Condition()
         self.stopping = threading.Event()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -246,6 +249,18 @@ class Handler(BaseHTTPRequestHandler):
         with self.server.counter_lock:
             self.server.requests_served += 1
             self.server.requests_by_method[self.command] += 1
+        with self.server.idle:
+            self.server.in_flight += 1
+        try:
+            self._dispatch_resource(url, path, params, start, start_wall)
+        finally:
+            with self.server.idle:
+                self.server.in_flight -= 1
+                self.server.idle.notify_all()
+
+    def _dispatch_resource(
+        self, url: SplitResult, path: str, params: dict[str, str], start: float, start_wall: float
+    ) -> None:
         info = rbac.request_info(self.command, path, params)
         user: rbac.User | None = None
         denied = False
@@ -670,6 +685,14 @@ class Sandbox:
 
     def drop_watches(self) -> int:
         return self.store.drop_watches()
+
+    def wait_logged(self, timeout: float = 10.0) -> bool:
+        """Wait until every request accepted so far is in the request log.
+
+        A watch is logged only when its stream ends, so a test that reads the log for
+        everything a client did stops that client and drops the watches first."""
+        with self._server.idle:
+            return self._server.idle.wait_for(lambda: self._server.in_flight == 0, timeout)
 
     def requests(self) -> dict[str, int]:
         """Requests served so far by HTTP method: how tests count writes."""

@@ -200,6 +200,10 @@ def full_run(
         cluster = Cluster(sb, objs, tmp_path_factory.mktemp("rbac-full"))
         try:
             _exercise(cluster)
+            # The replicas' watches are logged only when their streams end.
+            cluster.stop()
+            sb.drop_watches()
+            assert sb.wait_logged(), "requests still in flight"
             yield cluster, sb.request_log()
         finally:
             cluster.stop()
