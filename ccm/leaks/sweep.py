@@ -133,7 +133,11 @@ class Sweeper:
             LEAK_SWEEPS.labels(self.driver.name, "refused").inc()
             return report
         report.spared = found.spared
-        report.findings = self._act(found, started)
+
+        def recheck() -> Classification:
+            return classify(owned, list(list_services()), self.cluster, self.driver, self.owns)
+
+        report.findings = self._act(found, started, recheck)
         self._publish(found)
         self._publish_owned(owned)
         report.seconds = self.clock() - started
@@ -162,7 +166,9 @@ class Sweeper:
 
     # ------------------------------------------------------------ decisions
 
-    def _act(self, found: Classification, now: float) -> list[Finding]:
+    def _act(
+        self, found: Classification, now: float, recheck: Callable[[], Classification]
+    ) -> list[Finding]:
         seen_now = {o.resource.key for o in found.orphans}
         for key in list(self._first_seen):
             if key not in seen_now:
@@ -179,6 +185,8 @@ class Sweeper:
                 decided.append((o, action))
         take, over = _budget(ready, self.config.max_deletions)
         decided += [(o, Action.DEFERRED) for o in over]
+        take, changed = self._still_unwanted(take, recheck)
+        decided += [(o, Action.CONFIRMING) for o in changed]
         results = self._delete(take) if take else {}
         findings = [self._finding(o, a, now) for o, a in decided]
         for o in take:
@@ -187,6 +195,31 @@ class Sweeper:
             findings.append(f)
             self._record(f)
         return findings
+
+    def _still_unwanted(
+        self, take: list[Orphan], recheck: Callable[[], Classification]
+    ) -> tuple[list[Orphan], list[Orphan]]:
+        """Judge the orphans about to go against the Services as they are now.
+
+        The inventory scan takes seconds to minutes, and a Service can change under it: a
+        load balancer flipped back to the kind it had wants its old public IP again, and
+        the reconcile that reuses it may already be running. Deleting on the snapshot
+        taken before the scan would pull a resource from under a live Service. Whatever
+        the fresh view no longer calls an orphan (for the same reason) starts over."""
+        if not take:
+            return take, []
+        try:
+            now_unwanted = {(o.resource.key, o.reason) for o in recheck().orphans}
+        except Exception as e:  # no fresh view: delete nothing this sweep
+            log.warning(
+                "leak sweep (%s): re-checking before deletion failed: %s", self.driver.name, e
+            )
+            now_unwanted = set()
+        keep = [o for o in take if (o.resource.key, o.reason) in now_unwanted]
+        changed = [o for o in take if (o.resource.key, o.reason) not in now_unwanted]
+        for o in changed:
+            self._first_seen.pop(o.resource.key, None)
+        return keep, changed
 
     def _gate(self, o: Orphan, now: float) -> Action | None:
         """None when the orphan may be deleted on this sweep; else why not yet."""

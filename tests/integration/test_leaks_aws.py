@@ -173,6 +173,32 @@ def test_type_flip_interrupted_between_new_lb_and_old_delete(
         assert_cloud_matches(aws, core, driver)
 
 
+def test_a_service_that_changes_during_the_scan_loses_nothing(
+    aws: AwsWorld, loop: Loop, core: client.CoreV1Api
+) -> None:
+    """The sweep judges on the Services it listed before a long inventory scan; by the
+    time it deletes, the Service may want its resources again (a kind flipped back, a
+    delete undone). Deletion re-checks against the Services as they are then."""
+    nodes(aws, core)
+    ctl = loop.start(driver=aws.driver(), cluster=CLUSTER)
+    core.create_namespaced_service("default", lb_service("web"))
+    dns = wait_for(lambda: hostname(core, "web"), what="NLB")
+    ctl.wait_idle()
+    loop.stop(ctl)
+    live = services(core)
+    stale = [svc for svc in live if svc["metadata"]["name"] != "web"]  # web "gone"
+    views = iter([stale, live])
+    s = sweeper(aws.driver())
+    first = s.sweep(lambda: stale)  # first sighting of web's resources as orphans
+    gone = {"load-balancer", "target-group", "security-group"}
+    assert reasons(first) == {"service-gone": gone, "unused-shared": {"security-group"}}
+    second = s.sweep(lambda: next(views))  # snapshot: still gone; at deletion: back
+    assert second.findings and all(f.action is Action.CONFIRMING for f in second.findings)
+    lbs = aws.raw["elbv2"].describe_load_balancers()["LoadBalancers"]
+    assert dns in {lb["DNSName"] for lb in lbs}
+    assert s.sweep(lambda: services(core)).findings == []
+
+
 def test_deleted_while_down_with_finalizer_removed(
     aws: AwsWorld, decoys: dict[str, str], loop: Loop, core: client.CoreV1Api
 ) -> None:
