@@ -568,6 +568,10 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
+        # The stream's connection is closed after it: say so, or a client that reads
+        # the stream to its end returns the socket to its pool, reuses it for the next
+        # request and meets the close (RemoteDisconnected on a PATCH, not retried).
+        self.send_header("Connection", "close")
         self.end_headers()
         self.close_connection = True
 
