@@ -27,6 +27,7 @@ from typing import Any
 
 from kubernetes import client
 
+from bench.reference import PHASE_LABELS
 from bench.sandbox_bench import RESULTS, Core
 from ccm.controller import Controller
 from ccm.sandbox.server import Sandbox
@@ -79,15 +80,7 @@ TARGETS: dict[str, tuple[str, Callable[[int, int], bool]]] = {
 }
 LATENCY_TARGET = 0.5  # seconds from create to status with LATENCY per call
 
-LABELS = {
-    "first": "first Service in a cluster (create+delete)",
-    "create": "create",
-    "resync": "no-op resync",
-    "node_added": "node added",
-    "node_removed": "node removed",
-    "annotation": "annotation change",
-    "delete": "delete",
-}
+LABELS = PHASE_LABELS  # one wording for the phases, here and in docs/benchmarks.md
 
 
 def is_read(op: str) -> bool:

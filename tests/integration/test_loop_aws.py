@@ -173,14 +173,30 @@ def _targets(aws: AwsWorld) -> dict[int, list[str]]:
     return out
 
 
-def test_node_changes_register_and_deregister_targets(
-    aws: AwsWorld, loop: Loop, core: client.CoreV1Api
-) -> None:
+def _web_served(loop: Loop, aws: AwsWorld, core: client.CoreV1Api) -> tuple[Any, list[str]]:
+    """The controller running, one settled NLB Service `web`, and the nodes' instance ids."""
     ctl, _ = start(loop, aws, core)
     core.create_namespaced_service("default", lb_service("web"))
     wait_for(lambda: hostname(core, "web"))
     assert ctl.wait_idle()
-    ids = sorted(i.instance_id for i in aws.seeded.instances)
+    return ctl, sorted(i.instance_id for i in aws.seeded.instances)
+
+
+def _registrations(aws: AwsWorld) -> dict[str, list[tuple[str, int]]]:
+    """Each target group's registered (instance, port) pairs, by group ARN."""
+    elbv2 = aws.raw["elbv2"]
+    out = {}
+    for tg in elbv2.describe_target_groups()["TargetGroups"]:
+        arn = tg["TargetGroupArn"]
+        health = elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+        out[arn] = sorted((d["Target"]["Id"], d["Target"]["Port"]) for d in health)
+    return out
+
+
+def test_node_changes_register_and_deregister_targets(
+    aws: AwsWorld, loop: Loop, core: client.CoreV1Api
+) -> None:
+    _, ids = _web_served(loop, aws, core)
     assert all(v == ids for v in _targets(aws).values())
     gone = aws.nodes()[0]
     remaining = sorted(set(ids) - {gone["spec"]["providerID"].rsplit("/", 1)[-1]})
@@ -207,16 +223,11 @@ def test_targets_removed_by_hand_come_back_on_a_deep_pass(
     aws: AwsWorld, loop: Loop, core: client.CoreV1Api
 ) -> None:
     """The targets tag still matches, so only a periodic re-read can see the drift."""
-    ctl, _ = start(loop, aws, core)
-    core.create_namespaced_service("default", lb_service("web"))
-    wait_for(lambda: hostname(core, "web"))
-    assert ctl.wait_idle()
-    ids = sorted(i.instance_id for i in aws.seeded.instances)
-    elbv2 = aws.raw["elbv2"]
-    for tg in elbv2.describe_target_groups()["TargetGroups"]:
-        arn = tg["TargetGroupArn"]
-        health = elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
-        elbv2.deregister_targets(TargetGroupArn=arn, Targets=[d["Target"] for d in health])
+    ctl, ids = _web_served(loop, aws, core)
+    for arn, pairs in _registrations(aws).items():
+        aws.raw["elbv2"].deregister_targets(
+            TargetGroupArn=arn, Targets=[{"Id": i, "Port": p} for i, p in pairs]
+        )
     assert all(v == [] for v in _targets(aws).values())
     for _ in range(DEEP_EVERY):  # resyncs until the load balancer's deep pass
         before = ctl.results["in-sync"] + ctl.results["updated"]
@@ -231,34 +242,17 @@ def test_a_node_port_change_moves_the_targets_to_the_new_port(
 ) -> None:
     """Register (instance, new port) before deregistering (instance, old port): ELBv2
     keys a target by id and port, so the group is never empty in between or after."""
-    ctl, _ = start(loop, aws, core)
-    core.create_namespaced_service("default", lb_service("web"))
-    wait_for(lambda: hostname(core, "web"))
-    assert ctl.wait_idle()
+    _, ids = _web_served(loop, aws, core)
     ports = [
         {"name": "http", "port": 80, "targetPort": 8080, "nodePort": 31080},
         {"name": "https", "port": 443, "targetPort": 8443, "nodePort": 31443},
     ]
     core.patch_namespaced_service("web", "default", {"spec": {"ports": ports}})
-    ids = sorted(i.instance_id for i in aws.seeded.instances)
-    elbv2 = aws.raw["elbv2"]
-
-    def registered() -> list[list[tuple[str, int]]]:
-        """Each target group's registrations (the group's own Port is its first one)."""
-        out = []
-        for tg in elbv2.describe_target_groups()["TargetGroups"]:
-            arn = tg["TargetGroupArn"]
-            health = elbv2.describe_target_health(TargetGroupArn=arn)
-            out.append(
-                sorted(
-                    (d["Target"]["Id"], d["Target"]["Port"])
-                    for d in health["TargetHealthDescriptions"]
-                )
-            )
-        return sorted(out)
-
     want = sorted([(i, p) for i in ids] for p in (31080, 31443))
-    wait_for(lambda: registered() == want, what="targets on the new node ports")
+    wait_for(
+        lambda: sorted(_registrations(aws).values()) == want,
+        what="targets on the new node ports",
+    )
 
 
 def test_inventory_lists_everything_tagged_with_owners(
